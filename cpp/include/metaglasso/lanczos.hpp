@@ -1,0 +1,35 @@
+// Lanczos top eigenvectors through a product operator (matrix-free), for the PCA start of D.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "metaglasso/dataset.hpp"
+
+namespace metaglasso {
+
+/// y = A x for a symmetric positive semi-definite operator A of size n. Must not alias.
+using SymmetricOperator = std::function<void(const Eigen::Ref<const Vector>& x, Eigen::Ref<Vector> y)>;
+
+struct LanczosResult {
+  Vector values;   ///< (m) eigenvalues, descending
+  Matrix vectors;  ///< (n, m) orthonormal eigenvectors, column j belongs to values(j)
+  int n_iter = 0;  ///< Krylov dimension reached
+  bool converged = false;
+};
+
+/// Top-m eigenpairs of a symmetric operator by Lanczos with full reorthogonalisation and
+/// restarts (Golub & Van Loan §10.1). The matrix is reached only through `op`.
+/// @param n dimension; @param m number of pairs (1 ≤ m < n); @param tol residual tolerance
+/// relative to the largest eigenvalue; @param seed start vector seed (see SplitMix64).
+LanczosResult lanczos_top_eigenvectors(const SymmetricOperator& op, Index n, Index m,
+                                       double tol = 1e-10, int max_restarts = 50,
+                                       std::uint64_t seed = 0);
+
+/// PCA start of D (paper, "Convergence and initialization"): the top-m eigenvectors of
+/// Σ_k S_k, each column's sign fixed so that its entry of largest magnitude is positive.
+/// @return (V, m).
+Matrix pca_initial_projection(const std::vector<Dataset>& data, Index m, int n_threads = 0);
+
+}  // namespace metaglasso

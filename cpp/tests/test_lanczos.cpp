@@ -1,0 +1,2 @@
+// Tests are added with the implementation.
+#include <doctest/doctest.h>

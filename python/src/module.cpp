@@ -1,0 +1,164 @@
+// pybind11 module metaglasso._core: converts arrays, releases the GIL, calls the C++ core.
+#include <pybind11/eigen.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "metaglasso/metaglasso.hpp"
+
+namespace py = pybind11;
+namespace mg = metaglasso;
+
+using CArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+namespace {
+
+// A C-ordered (n_samples, n_features) array is, byte for byte, a column-major
+// (n_features, n_samples) matrix: map it without copying.
+Eigen::Map<const mg::Matrix> as_features_by_samples(const CArray& X) {
+  if (X.ndim() != 2) throw std::invalid_argument("each dataset must be 2-D; got ndim=" + std::to_string(X.ndim()));
+  return {X.data(), static_cast<mg::Index>(X.shape(1)), static_cast<mg::Index>(X.shape(0))};
+}
+
+std::vector<mg::Dataset> make_datasets(const std::vector<CArray>& Xs, bool assume_centered) {
+  std::vector<mg::Dataset> data;
+  data.reserve(Xs.size());
+  for (const auto& X : Xs) data.push_back(mg::Dataset::from_data(as_features_by_samples(X), assume_centered));
+  return data;
+}
+
+mg::GlassoOptions glasso_options(double tol, int max_iter, bool penalize_diagonal) {
+  mg::GlassoOptions o;
+  o.tol = tol;
+  o.max_iter = max_iter;
+  o.penalize_diagonal = penalize_diagonal;
+  return o;
+}
+
+py::dict glasso_dict(const mg::GlassoResult& r) {
+  py::dict d;
+  d["precision"] = r.precision;
+  d["covariance"] = r.covariance;
+  d["n_iter"] = r.n_iter;
+  d["converged"] = r.converged;
+  d["gap"] = r.gap;
+  return d;
+}
+
+py::dict fit_dict(const mg::FitResult& r) {
+  py::dict d;
+  d["components"] = r.components;
+  d["precisions"] = r.precisions;
+  d["covariances"] = r.covariances;
+  d["noise_variances"] = r.noise_variances;
+  d["objective"] = r.objective;
+  d["objective_history"] = r.objective_history;
+  d["gradient_norm"] = r.gradient_norm;
+  d["n_iter"] = r.n_iter;
+  d["converged"] = r.converged;
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "C++ core of metaglasso (Meta Graphical Lasso). Internal: use the metaglasso package.";
+  m.attr("__version__") = METAGLASSO_VERSION_STRING;
+  py::register_exception<mg::NumericalError>(m, "NumericalError", PyExc_ArithmeticError);
+
+  m.def(
+      "graphical_lasso",
+      [](const mg::Matrix& S, double alpha, double tol, int max_iter, bool penalize_diagonal,
+         std::optional<mg::Matrix> precision_init) {
+        mg::GlassoResult r;
+        {
+          py::gil_scoped_release release;
+          r = mg::graphical_lasso(S, alpha, glasso_options(tol, max_iter, penalize_diagonal),
+                                  precision_init ? &*precision_init : nullptr);
+        }
+        return glasso_dict(r);
+      },
+      py::arg("S"), py::arg("alpha"), py::arg("tol") = 1e-8, py::arg("max_iter") = 1000,
+      py::arg("penalize_diagonal") = false, py::arg("precision_init") = py::none(),
+      "Graphical lasso of a (p, p) covariance S. Returns a dict with precision, covariance, n_iter, converged, gap.");
+
+  m.def("glasso_duality_gap", &mg::glasso_duality_gap, py::arg("S"), py::arg("alpha"), py::arg("precision"),
+        py::arg("penalize_diagonal") = false, "Duality gap of the graphical lasso at a (p, p) SPD precision.");
+  m.def("glasso_objective", &mg::glasso_objective, py::arg("S"), py::arg("alpha"), py::arg("precision"),
+        py::arg("penalize_diagonal") = false, "tr(S P) - log|P| + alpha * ||P||_1 for a (p, p) precision P.");
+
+  m.def("polar_retraction", &mg::polar_retraction, py::arg("Z"), "Polar factor P Q^T of a (V, M) matrix Z = P S Q^T.");
+  m.def("riemannian_gradient", &mg::riemannian_gradient, py::arg("D"), py::arg("G"),
+        "Projection G - D sym(D^T G) of a (V, M) Euclidean gradient onto the tangent space at D.");
+  m.def("random_initial_projection", &mg::random_initial_projection, py::arg("n_features"),
+        py::arg("n_components"), py::arg("seed"), "Polar factor of a seeded uniform (V, M) matrix.");
+  m.def(
+      "splitmix64",
+      [](std::uint64_t seed, std::size_t n) {
+        mg::SplitMix64 rng(seed);
+        std::vector<std::uint64_t> out(n);
+        for (auto& v : out) v = rng.next();
+        return out;
+      },
+      py::arg("seed"), py::arg("n"), "First n outputs of SplitMix64(seed).");
+
+  m.def(
+      "pca_initial_projection",
+      [](const std::vector<CArray>& Xs, mg::Index n_components, bool assume_centered, int n_threads) {
+        py::gil_scoped_release release;
+        return mg::pca_initial_projection(make_datasets(Xs, assume_centered), n_components, n_threads);
+      },
+      py::arg("Xs"), py::arg("n_components"), py::arg("assume_centered") = false, py::arg("n_threads") = 0,
+      "Top-M eigenvectors (V, M) of the summed covariances of datasets given as (N_k, V) arrays.");
+
+  m.def(
+      "profile_objective",
+      [](const std::vector<CArray>& Xs, const mg::Matrix& D, double alpha, bool assume_centered, double glasso_tol,
+         int glasso_max_iter, bool penalize_diagonal, int n_threads) {
+        py::gil_scoped_release release;
+        std::vector<mg::DatasetState> states;
+        mg::Matrix grad;
+        const double f = mg::profile_objective(make_datasets(Xs, assume_centered), D, alpha,
+                                               glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), states,
+                                               &grad, n_threads);
+        return py::make_tuple(f, grad);
+      },
+      py::arg("Xs"), py::arg("D"), py::arg("alpha"), py::arg("assume_centered") = false,
+      py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = false,
+      py::arg("n_threads") = 0, "Profile objective f(D) and its (V, M) Riemannian gradient.");
+
+  m.def(
+      "fit",
+      [](const std::vector<CArray>& Xs, const mg::Matrix& D0, double alpha, const std::string& solver, int max_iter,
+         double tol, double learning_rate, mg::Index batch_size, std::uint64_t seed, bool assume_centered,
+         double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads) {
+        mg::FitOptions o;
+        o.alpha = alpha;
+        if (solver == "adam") o.solver = mg::Solver::Adam;
+        else if (solver == "lbfgs") o.solver = mg::Solver::LBFGS;
+        else throw std::invalid_argument("solver must be 'adam' or 'lbfgs'; got '" + solver + "'");
+        o.max_iter = max_iter;
+        o.tol = tol;
+        o.learning_rate = learning_rate;
+        o.batch_size = batch_size;
+        o.seed = seed;
+        o.n_threads = n_threads;
+        o.glasso = glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal);
+        mg::FitResult r;
+        {
+          py::gil_scoped_release release;
+          r = mg::fit(make_datasets(Xs, assume_centered), D0, o);
+        }
+        return fit_dict(r);
+      },
+      py::arg("Xs"), py::arg("D0"), py::arg("alpha"), py::arg("solver") = "lbfgs", py::arg("max_iter") = 500,
+      py::arg("tol") = 1e-8, py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0,
+      py::arg("assume_centered") = false, py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000,
+      py::arg("penalize_diagonal") = false, py::arg("n_threads") = 0,
+      "Fit MGLASSO to datasets given as (N_k, V) arrays from the start D0 (V, M). Returns a dict.");
+}
