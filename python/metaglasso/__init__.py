@@ -1,6 +1,20 @@
-"""Meta Graphical Lasso: shared latent factors with sparse per-dataset precision matrices."""
+"""Meta Graphical Lasso (MGLASSO): shared latent factors with a sparse network per dataset.
+
+The estimator :class:`MetaGraphicalLasso` fits K datasets of the same variables; the graphical
+lasso of its inner step is available as :func:`graphical_lasso` and :class:`GraphicalLasso`.
+:mod:`metaglasso.reference` is a pure-NumPy implementation of the same model, and
+:mod:`metaglasso.datasets` generates synthetic data from it.
+"""
 
 from metaglasso._core import __version__
+from metaglasso._estimator import MetaGraphicalLasso, partial_correlations
+# (graphical_lasso, GraphicalLasso: exported once the solver lands)
 from metaglasso.exceptions import ConvergenceWarning, NumericalError
 
-__all__ = ["ConvergenceWarning", "NumericalError", "__version__"]
+__all__ = [
+    "ConvergenceWarning",
+    "MetaGraphicalLasso",
+    "NumericalError",
+    "__version__",
+    "partial_correlations",
+]

@@ -11,6 +11,8 @@ __all__ = [
     "check_positive_int",
     "check_square_matrix",
     "check_n_threads",
+    "check_random_state",
+    "check_datasets",
 ]
 
 
@@ -55,3 +57,92 @@ def check_square_matrix(value, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
+
+
+def check_random_state(random_state) -> int:
+    """Map ``random_state`` to the core's 64-bit seed.
+
+    None gives 0 (results are reproducible by default); an int must be in [0, 2**64); a NumPy
+    Generator or RandomState draws a seed.
+    """
+    if random_state is None:
+        return 0
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise ValueError(f"random_state must be None, an int or a numpy Generator; got {random_state!r}")
+    if not 0 <= random_state < 2**64:
+        raise ValueError(f"random_state must be in [0, 2**64); got {random_state!r}")
+    return int(random_state)
+
+
+def _column_names(X):
+    columns = getattr(X, "columns", None)
+    if columns is None or getattr(X, "ndim", 2) != 2:
+        return None
+    names = np.asarray(columns, dtype=object)
+    if not all(isinstance(c, str) for c in names):
+        return None
+    return names
+
+
+def check_datasets(Xs, name: str = "Xs"):
+    """Validate K datasets of the same features.
+
+    Parameters
+    ----------
+    Xs : sequence of array-likes of shape (n_samples_k, n_features), or an array of shape
+        (K, n_samples, n_features)
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    arrays : list of C-contiguous float64 ndarrays
+        The inputs themselves when they already are C-contiguous float64 arrays (no copy);
+        otherwise converted copies. Never modified.
+    feature_names : ndarray of str or None
+        Column names when every dataset is a DataFrame with the same string columns.
+    """
+    if isinstance(Xs, np.ndarray):
+        if Xs.ndim != 3:
+            raise ValueError(
+                f"{name} must be a sequence of 2-D arrays (n_samples_k, n_features) or a 3-D array; "
+                f"got an array with ndim={Xs.ndim} (wrap a single dataset as [X])"
+            )
+        Xs = list(Xs)
+    elif isinstance(Xs, (str, bytes)) or not hasattr(Xs, "__len__") or hasattr(Xs, "columns"):
+        raise ValueError(f"{name} must be a sequence of 2-D arrays; got {type(Xs).__name__}")
+    if len(Xs) == 0:
+        raise ValueError(f"{name} must contain at least one dataset; got an empty sequence")
+    arrays, all_names = [], []
+    for k, X in enumerate(Xs):
+        all_names.append(_column_names(X))
+        try:
+            arr = np.asarray(X)
+        except Exception as exc:  # ragged nested lists
+            raise ValueError(f"{name}[{k}] could not be converted to an array: {exc}") from None
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise ValueError(f"{name}[{k}] must be numeric; got dtype {arr.dtype}")
+        if np.iscomplexobj(arr):
+            raise ValueError(f"{name}[{k}] must be real; got dtype {arr.dtype}")
+        if arr.ndim != 2:
+            raise ValueError(f"{name}[{k}] must be 2-D (n_samples, n_features); got ndim={arr.ndim} shape {arr.shape}")
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+        if arr.shape[1] < 1:
+            raise ValueError(f"{name}[{k}] has no features; got shape {arr.shape}")
+        if arr.shape[0] < 2:
+            raise ValueError(f"{name}[{k}] must have at least 2 samples; got n_samples={arr.shape[0]}")
+        if k > 0 and arr.shape[1] != arrays[0].shape[1]:
+            raise ValueError(
+                f"{name}[{k}] has {arr.shape[1]} features; expected {arrays[0].shape[1]} as in {name}[0]"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name}[{k}] contains NaN or infinite values")
+        arrays.append(arr)
+    names = all_names[0]
+    if names is not None and not all(n is not None and np.array_equal(n, names) for n in all_names):
+        raise ValueError(f"all datasets in {name} must have the same columns in the same order")
+    return arrays, names
