@@ -1,0 +1,1051 @@
+"""Pure-NumPy reference implementation of the Meta Graphical Lasso (MGLASSO).
+
+This module is the slow, readable counterpart of the C++ core (``metaglasso._core``). It
+follows the paper's "Proposed method" section equation by equation and never calls the
+compiled extension, so tests and benchmarks can compare the two independently.
+
+The model
+---------
+There are K datasets ``X_k`` of shape (N_k, V). With ``S_k`` the sample covariance of dataset k
+(centred and divided by N_k, or ``X_kᵀ X_k / N_k`` when ``assume_centered``), a projection
+``D`` (V, M) with ``DᵀD = I`` and, per dataset, a latent precision ``Λ_k = Σ_k⁻¹`` (M, M) and a
+noise variance ``ε_k > 0``, the data of dataset k is modelled as ``N(0, Φ_k)`` with (eq. 5)
+
+    Φ_k = D Σ_k Dᵀ + ε_k (I − D Dᵀ),
+
+and the objective is ``E = Σ_k L_k`` (eq. 6), which for orthonormal D reduces to
+
+    L_k = tr(Λ_k A_k) + (tr S_k − tr A_k) / ε_k − log|Λ_k| + (V − M) log ε_k + ρ ‖Λ_k‖₁,
+
+with ``A_k = Dᵀ S_k D`` and ``‖·‖₁`` summing the off-diagonal absolute values (all entries
+when ``penalize_diagonal``). For a fixed D the optimal ``ε_k`` is eq. 16 and the optimal
+``Λ_k`` is the graphical lasso of ``A_k`` (eq. 13). The profile objective ``f(D)`` is E at
+these optima; its Euclidean gradient is eq. 10 and its Riemannian gradient on the Stiefel
+manifold is eq. 9. Steps are pulled back onto the manifold by the polar retraction
+(eqs. 7-8).
+
+The V × V covariance is never formed by the model functions: ``S_k D`` is computed as
+``X_cᵀ (X_c D) / N_k``. Only :func:`objective_dense` (an independent check of the trace and
+log-determinant identities) and :func:`pca_initial_projection` form V × V matrices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "SplitMix64",
+    "FitResult",
+    "dataset_objective",
+    "empirical_covariance",
+    "fit_adam",
+    "fit_lbfgs",
+    "glasso_duality_gap",
+    "glasso_objective",
+    "graphical_lasso",
+    "noise_variance",
+    "objective_dense",
+    "pca_initial_projection",
+    "polar_retraction",
+    "profile_objective",
+    "random_initial_projection",
+    "riemannian_gradient",
+    "tangent_projection",
+]
+
+_MASK64 = (1 << 64) - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Random numbers (identical to cpp/src/random.cpp)
+# ---------------------------------------------------------------------------------------------
+
+
+class SplitMix64:
+    """SplitMix64 generator (Steele, Lea & Flood 2014), bit-identical to the C++ core.
+
+    Parameters
+    ----------
+    seed : int
+        Initial 64-bit state (taken modulo 2**64).
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.state = int(seed) & _MASK64
+
+    def next(self) -> int:
+        """Return the next 64-bit output as a Python int in [0, 2**64)."""
+        self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return z ^ (z >> 31)
+
+    def uniform(self) -> float:
+        """Return ``(next() >> 11) * 2**-53``, a double in [0, 1)."""
+        return float(self.next() >> 11) * 2.0**-53
+
+    def permutation(self, n: int) -> list[int]:
+        """Fisher-Yates shuffle of ``0..n-1``.
+
+        For i = n-1 down to 1, swap positions i and ``next() % (i + 1)``.
+
+        Parameters
+        ----------
+        n : int
+            Length of the permutation.
+
+        Returns
+        -------
+        list of int
+            A permutation of ``range(n)``.
+        """
+        p = list(range(n))
+        for i in range(n - 1, 0, -1):
+            j = self.next() % (i + 1)
+            p[i], p[j] = p[j], p[i]
+        return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Stiefel manifold: retraction, projection, gradient (eqs. 7-9)
+# ---------------------------------------------------------------------------------------------
+
+
+def polar_retraction(Z: np.ndarray) -> np.ndarray:
+    """Polar retraction onto the Stiefel manifold, eqs. 7-8.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (V, M)
+        Full column rank matrix, V >= M.
+
+    Returns
+    -------
+    D : ndarray of shape (V, M)
+        ``P Qᵀ`` from the thin SVD ``Z = P S Qᵀ``; ``DᵀD = I``.
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2 or Z.shape[1] > Z.shape[0]:
+        raise ValueError(f"polar_retraction needs a 2-D array with rows >= cols; got shape {Z.shape}")
+    if not np.all(np.isfinite(Z)):
+        raise FloatingPointError("polar_retraction: non-finite input")
+    P, s, Qt = np.linalg.svd(Z, full_matrices=False)
+    if s[-1] <= 1e-14 * s[0]:
+        raise FloatingPointError("polar_retraction: the matrix is rank deficient")
+    return P @ Qt
+
+
+def tangent_projection(D: np.ndarray, xi: np.ndarray) -> np.ndarray:
+    """Orthogonal projection onto the tangent space of the Stiefel manifold at D.
+
+    Parameters
+    ----------
+    D : ndarray of shape (V, M)
+        Point with ``DᵀD = I``.
+    xi : ndarray of shape (V, M)
+        Any matrix.
+
+    Returns
+    -------
+    ndarray of shape (V, M)
+        ``xi − D sym(Dᵀ xi)`` with ``sym(B) = (B + Bᵀ) / 2``.
+    """
+    DtX = D.T @ xi
+    return xi - 0.5 * D @ (DtX + DtX.T)
+
+
+def riemannian_gradient(D: np.ndarray, G: np.ndarray) -> np.ndarray:
+    """Riemannian gradient on the Stiefel manifold, eq. 9.
+
+    Parameters
+    ----------
+    D : ndarray of shape (V, M)
+        Point with ``DᵀD = I``.
+    G : ndarray of shape (V, M)
+        Euclidean gradient ∂E/∂D.
+
+    Returns
+    -------
+    ndarray of shape (V, M)
+        ``G − ½ D (Dᵀ G + Gᵀ D)``.
+    """
+    return G - 0.5 * D @ (D.T @ G + G.T @ D)
+
+
+def random_initial_projection(n_features: int, n_components: int, seed: int = 0) -> np.ndarray:
+    """Random start of D: polar factor of a matrix of SplitMix64 uniforms.
+
+    The (V, M) matrix is filled column by column (column index outer, row index inner),
+    exactly as the C++ core does, then retracted.
+
+    Parameters
+    ----------
+    n_features : int
+        V.
+    n_components : int
+        M, with 1 <= M < V.
+    seed : int
+        SplitMix64 seed.
+
+    Returns
+    -------
+    D : ndarray of shape (V, M)
+    """
+    if not 1 <= n_components < n_features:
+        raise ValueError(
+            f"n_components must satisfy 1 <= n_components < n_features; got n_components={n_components}, "
+            f"n_features={n_features}"
+        )
+    rng = SplitMix64(seed)
+    Z = np.empty((n_features, n_components))
+    for j in range(n_components):
+        for i in range(n_features):
+            Z[i, j] = rng.uniform()
+    return polar_retraction(Z)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data handling
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Dataset:
+    """Centred data X_c (N, V) of one dataset, its size N and tr S = ‖X_c‖²_F / N."""
+
+    Xc: np.ndarray
+    n_samples: int
+    trace: float
+
+    def project(self, D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``S D`` (V, M) and ``Dᵀ S D`` (M, M) without forming S."""
+        SD = self.Xc.T @ (self.Xc @ D) / self.n_samples
+        A = D.T @ SD
+        return SD, 0.5 * (A + A.T)
+
+
+def _prepare(Xs, assume_centered: bool) -> list[_Dataset]:
+    if isinstance(Xs, np.ndarray) and Xs.ndim == 2:
+        Xs = [Xs]
+    out = []
+    n_features = None
+    for k, X in enumerate(Xs):
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"dataset {k} must be a 2-D array (N_k, V); got shape {X.shape}")
+        if n_features is None:
+            n_features = X.shape[1]
+        elif X.shape[1] != n_features:
+            raise ValueError(f"dataset {k} has {X.shape[1]} features, expected {n_features}")
+        if X.shape[0] < 2:
+            raise ValueError(f"dataset {k} needs at least 2 samples; got {X.shape[0]}")
+        if not np.all(np.isfinite(X)):
+            raise ValueError(f"dataset {k} contains NaN or infinite values")
+        Xc = X if assume_centered else X - X.mean(axis=0)
+        n = X.shape[0]
+        out.append(_Dataset(Xc=Xc, n_samples=n, trace=float(np.sum(Xc * Xc)) / n))
+    if not out:
+        raise ValueError("at least one dataset is required")
+    return out
+
+
+def empirical_covariance(X: np.ndarray, assume_centered: bool = False) -> np.ndarray:
+    """Sample covariance divided by N (dense; for checks on small V only).
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, V)
+    assume_centered : bool
+        If True, return ``XᵀX / N`` without removing the mean.
+
+    Returns
+    -------
+    S : ndarray of shape (V, V)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Xc = X if assume_centered else X - X.mean(axis=0)
+    return Xc.T @ Xc / X.shape[0]
+
+
+def pca_initial_projection(Xs, n_components: int, assume_centered: bool = False) -> np.ndarray:
+    """PCA start of D: the top-M eigenvectors of ``Σ_k S_k``.
+
+    Each column's sign is fixed so that its entry of largest magnitude is positive.
+
+    Parameters
+    ----------
+    Xs : sequence of ndarray, each of shape (N_k, V)
+    n_components : int
+        M, with 1 <= M < V.
+    assume_centered : bool
+
+    Returns
+    -------
+    D : ndarray of shape (V, M)
+    """
+    data = _prepare(Xs, assume_centered)
+    V = data[0].Xc.shape[1]
+    if not 1 <= n_components < V:
+        raise ValueError(
+            f"n_components must satisfy 1 <= n_components < n_features; got n_components={n_components}, "
+            f"n_features={V}"
+        )
+    total = np.zeros((V, V))
+    for d in data:
+        total += d.Xc.T @ d.Xc / d.n_samples
+    total = 0.5 * (total + total.T)
+    values, vectors = np.linalg.eigh(total)
+    D = vectors[:, np.argsort(values)[::-1][:n_components]].copy()
+    for j in range(n_components):
+        if D[np.argmax(np.abs(D[:, j])), j] < 0:
+            D[:, j] = -D[:, j]
+    return D
+
+
+# ---------------------------------------------------------------------------------------------
+# Graphical lasso (eqs. 1-2, 13)
+# ---------------------------------------------------------------------------------------------
+
+
+def _l1(precision: np.ndarray, penalize_diagonal: bool) -> float:
+    total = float(np.abs(precision).sum())
+    if not penalize_diagonal:
+        total -= float(np.abs(np.diag(precision)).sum())
+    return total
+
+
+def glasso_objective(S: np.ndarray, alpha: float, precision: np.ndarray, penalize_diagonal: bool = False) -> float:
+    """Penalised graphical lasso objective ``tr(SΘ) − log|Θ| + ρ‖Θ‖₁`` (eq. 1).
+
+    Parameters
+    ----------
+    S : ndarray of shape (p, p)
+    alpha : float
+        ρ >= 0.
+    precision : ndarray of shape (p, p)
+        Symmetric positive definite Θ.
+    penalize_diagonal : bool
+
+    Returns
+    -------
+    float
+    """
+    sign, logdet = np.linalg.slogdet(precision)
+    if sign <= 0:
+        raise np.linalg.LinAlgError("precision is not positive definite")
+    return float(np.sum(S * precision)) - logdet + alpha * _l1(precision, penalize_diagonal)
+
+
+def glasso_duality_gap(S: np.ndarray, alpha: float, precision: np.ndarray, penalize_diagonal: bool = False) -> float:
+    """Duality gap of the graphical lasso at a positive definite Θ.
+
+    The dual of eq. 1 is ``max log|W̃| + p`` over symmetric W̃ with ``|W̃ᵢⱼ − Sᵢⱼ| <= ρ`` off the
+    diagonal and ``W̃ᵢᵢ = Sᵢᵢ`` (``|W̃ᵢᵢ − Sᵢᵢ| <= ρ`` when the diagonal is penalised). The
+    dual point is ``W̃ = S + clip(Θ⁻¹ − S, −ρ, ρ)`` (the diagonal set to ``Sᵢᵢ`` when it is
+    not penalised), and the gap is ``primal(Θ) − dual(W̃) >= 0``, zero exactly at the optimum.
+
+    Parameters
+    ----------
+    S : ndarray of shape (p, p)
+    alpha : float
+        ρ >= 0.
+    precision : ndarray of shape (p, p)
+        Symmetric positive definite Θ.
+    penalize_diagonal : bool
+
+    Returns
+    -------
+    float
+        The gap, or ``inf`` when W̃ is not positive definite.
+    """
+    p = S.shape[0]
+    W = np.linalg.inv(precision)
+    W = 0.5 * (W + W.T)
+    W_dual = S + np.clip(W - S, -alpha, alpha)
+    if not penalize_diagonal:
+        np.fill_diagonal(W_dual, np.diag(S))
+    sign, logdet_dual = np.linalg.slogdet(W_dual)
+    if sign <= 0:
+        return float("inf")
+    return glasso_objective(S, alpha, precision, penalize_diagonal) - (logdet_dual + p)
+
+
+def _soft_threshold(x: float, t: float) -> float:
+    if x > t:
+        return x - t
+    if x < -t:
+        return x + t
+    return 0.0
+
+
+def _lasso_kkt_solve(W: np.ndarray, s: np.ndarray, alpha: float, beta: np.ndarray) -> np.ndarray | None:
+    """Exact lasso solution on the support and signs of ``beta``, or None if KKT fails.
+
+    The lasso is ``min_β ½ βᵀ W β − sᵀ β + ρ ‖β‖₁``. On the active set A with signs σ the
+    stationarity condition is ``W_AA β_A = s_A − ρ σ``; the inactive coordinates need
+    ``|s_i − (W β)_i| <= ρ``.
+    """
+    active = beta != 0.0
+    signs = np.sign(beta[active])
+    exact = np.zeros_like(beta)
+    if np.any(active):
+        try:
+            exact[active] = np.linalg.solve(W[np.ix_(active, active)], s[active] - alpha * signs)
+        except np.linalg.LinAlgError:
+            return None
+        if np.any(np.sign(exact[active]) != signs):
+            return None
+    inactive = ~active
+    if np.any(inactive):
+        residual = s[inactive] - W[inactive] @ exact
+        scale = max(1.0, float(np.max(np.abs(s))))
+        if np.any(np.abs(residual) > alpha + 1e-13 * scale):
+            return None
+    return exact
+
+
+def _lasso(W: np.ndarray, s: np.ndarray, alpha: float, beta0: np.ndarray, max_sweeps: int = 10000) -> np.ndarray:
+    """Solve ``min_β ½ βᵀ W β − sᵀ β + ρ ‖β‖₁`` (W positive definite) to machine accuracy.
+
+    Cyclic coordinate descent (Friedman et al. 2008, eq. 2.4 there) from ``beta0``; after each
+    sweep the stationarity equations are solved exactly on the current support and accepted
+    when they satisfy all KKT conditions.
+    """
+    beta = beta0.copy()
+    q = beta.size
+    scale = max(1.0, float(np.max(np.abs(s))) / float(np.min(np.diag(W))))
+    for _ in range(max_sweeps):
+        max_change = 0.0
+        for i in range(q):
+            r = s[i] - W[i] @ beta + W[i, i] * beta[i]
+            new = _soft_threshold(r, alpha) / W[i, i]
+            max_change = max(max_change, abs(new - beta[i]))
+            beta[i] = new
+        exact = _lasso_kkt_solve(W, s, alpha, beta)
+        if exact is not None:
+            return exact
+        if max_change <= 1e-15 * scale:
+            break
+    return beta
+
+
+def graphical_lasso(
+    S: np.ndarray,
+    alpha: float,
+    *,
+    penalize_diagonal: bool = False,
+    tol: float = 1e-12,
+    max_iter: int = 10000,
+    precision_init: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Graphical lasso by Friedman, Hastie & Tibshirani's block coordinate descent.
+
+    Minimises ``tr(SΘ) − log|Θ| + ρ‖Θ‖₁`` over symmetric positive definite Θ (eqs. 1-2),
+    working on the covariance ``W = Θ⁻¹``: W starts at S (plus ρ on the diagonal when the
+    diagonal is penalised); each column j in turn solves the lasso
+    ``min_β ½ βᵀ W₁₁ β − s₁₂ᵀ β + ρ‖β‖₁`` and sets ``w₁₂ = W₁₁ β``. Θ is recovered from the β's:
+    ``θ₂₂ = 1 / (w₂₂ − w₁₂ᵀ β)``, ``θ₁₂ = −β θ₂₂``.
+
+    Parameters
+    ----------
+    S : ndarray of shape (p, p)
+        Symmetric positive semi-definite empirical covariance.
+    alpha : float
+        ρ >= 0. With ρ = 0 the result is ``np.linalg.inv(S)``.
+    penalize_diagonal : bool
+        Penalise the diagonal of Θ as well.
+    tol : float
+        Stop when no entry of W changes by more than ``tol · max|diag W|`` during a sweep,
+        i.e. at a fixed point of the block updates. (scikit-learn's gap
+        ``tr(SΘ) − p + ρ‖Θ‖₁`` cannot serve here: for Θ assembled from exactly solved lasso
+        columns it vanishes after every sweep, converged or not. The honest duality gap is
+        :func:`glasso_duality_gap`.)
+    max_iter : int
+        Maximum number of sweeps over the columns.
+    precision_init : ndarray of shape (p, p), optional
+        Warm start: W starts at its inverse (with the diagonal fixed as above) and the β's at
+        ``−Θ₁₂ / θ₂₂``.
+
+    Returns
+    -------
+    covariance : ndarray of shape (p, p)
+        ``Θ⁻¹``.
+    precision : ndarray of shape (p, p)
+        Symmetric positive definite Θ.
+    """
+    S = np.asarray(S, dtype=np.float64)
+    if S.ndim != 2 or S.shape[0] != S.shape[1] or S.shape[0] == 0:
+        raise ValueError(f"S must be a non-empty square matrix; got shape {S.shape}")
+    if not np.all(np.isfinite(S)):
+        raise ValueError("S contains NaN or infinite values")
+    if not alpha >= 0:
+        raise ValueError(f"alpha must be >= 0; got {alpha!r}")
+    S = 0.5 * (S + S.T)
+    p = S.shape[0]
+    if alpha == 0.0:
+        precision = np.linalg.inv(S)
+        precision = 0.5 * (precision + precision.T)
+        np.linalg.cholesky(precision)  # raises LinAlgError unless positive definite
+        return S.copy(), precision
+
+    diagonal = np.diag(S) + (alpha if penalize_diagonal else 0.0)
+    if p == 1:
+        return diagonal.reshape(1, 1).copy(), (1.0 / diagonal).reshape(1, 1)
+
+    # B[:, j] holds β for column j at the rows i != j (B[j, j] unused).
+    W = S.copy()
+    B = np.zeros((p, p))
+    if precision_init is not None:
+        theta0 = np.asarray(precision_init, dtype=np.float64)
+        if theta0.shape != (p, p):
+            raise ValueError(f"precision_init must have shape {(p, p)}; got {theta0.shape}")
+        try:
+            W0 = np.linalg.inv(0.5 * (theta0 + theta0.T))
+            np.fill_diagonal(W0, diagonal)
+            np.linalg.cholesky(W0)
+            W = 0.5 * (W0 + W0.T)
+            B = -theta0 / np.diag(theta0)[np.newaxis, :]
+        except np.linalg.LinAlgError:
+            W = S.copy()
+            B = np.zeros((p, p))
+    np.fill_diagonal(W, diagonal)
+
+    precision = np.eye(p)
+    for _ in range(max_iter):
+        W_before = W.copy()
+        for j in range(p):
+            rest = np.arange(p) != j
+            W11 = W[np.ix_(rest, rest)]
+            beta = _lasso(W11, S[rest, j], alpha, B[rest, j])
+            B[rest, j] = beta
+            w12 = W11 @ beta
+            W[rest, j] = w12
+            W[j, rest] = w12
+        for j in range(p):
+            rest = np.arange(p) != j
+            theta22 = 1.0 / (W[j, j] - W[rest, j] @ B[rest, j])
+            precision[j, j] = theta22
+            precision[rest, j] = -B[rest, j] * theta22
+        precision = 0.5 * (precision + precision.T)
+        if float(np.max(np.abs(W - W_before))) <= tol * float(np.max(np.abs(diagonal))):
+            break
+    np.linalg.cholesky(precision)  # raises LinAlgError unless positive definite
+    covariance = np.linalg.inv(precision)
+    return 0.5 * (covariance + covariance.T), precision
+
+
+# ---------------------------------------------------------------------------------------------
+# The model for a fixed D (eqs. 6, 10, 13-16)
+# ---------------------------------------------------------------------------------------------
+
+
+def noise_variance(trace_S: float, A: np.ndarray, n_features: int) -> float:
+    """Noise variance of the remaining V − M directions, eq. 16.
+
+    Parameters
+    ----------
+    trace_S : float
+        ``tr S_k``.
+    A : ndarray of shape (M, M)
+        ``Dᵀ S_k D``.
+    n_features : int
+        V > M.
+
+    Returns
+    -------
+    float
+        ``ε_k = (tr S_k − tr A) / (V − M)``.
+    """
+    M = A.shape[0]
+    if n_features <= M:
+        raise ValueError(f"n_features must exceed n_components; got n_features={n_features}, n_components={M}")
+    eps = (trace_S - float(np.trace(A))) / (n_features - M)
+    if not (eps > 0.0 and np.isfinite(eps)):
+        raise FloatingPointError(
+            f"noise variance (eq. 16) is not positive ({eps}): the data has no variance outside the span of D"
+        )
+    return eps
+
+
+def dataset_objective(
+    trace_S: float,
+    A: np.ndarray,
+    precision: np.ndarray,
+    noise: float,
+    n_features: int,
+    alpha: float,
+    penalize_diagonal: bool = False,
+) -> float:
+    """Term L_k of the objective (eq. 6) without forming Φ_k.
+
+    Parameters
+    ----------
+    trace_S : float
+        ``tr S_k``.
+    A : ndarray of shape (M, M)
+        ``Dᵀ S_k D``.
+    precision : ndarray of shape (M, M)
+        Λ_k, symmetric positive definite.
+    noise : float
+        ε_k > 0.
+    n_features : int
+        V.
+    alpha : float
+        ρ.
+    penalize_diagonal : bool
+
+    Returns
+    -------
+    float
+        ``tr(Λ A) + (tr S − tr A)/ε − log|Λ| + (V − M) log ε + ρ‖Λ‖₁``.
+    """
+    M = A.shape[0]
+    L = np.linalg.cholesky(precision)
+    logdet = 2.0 * float(np.sum(np.log(np.diag(L))))
+    return (
+        float(np.sum(precision * A))
+        + (trace_S - float(np.trace(A))) / noise
+        - logdet
+        + (n_features - M) * np.log(noise)
+        + alpha * _l1(precision, penalize_diagonal)
+    )
+
+
+@dataclass
+class _State:
+    """Dataset k at the current D: S_k D, A_k, ε_k, Λ_k, Σ_k and L_k."""
+
+    SD: np.ndarray
+    A: np.ndarray
+    noise: float
+    precision: np.ndarray
+    covariance: np.ndarray
+    objective: float
+
+
+def _refit(data: _Dataset, D: np.ndarray, alpha: float, opts: dict, precision_init) -> _State:
+    """Projections, ε_k (eq. 16), Λ_k (eq. 13, warm-started) and L_k at D."""
+    SD, A = data.project(D)
+    V = D.shape[0]
+    eps = noise_variance(data.trace, A, V)
+    covariance, precision = graphical_lasso(A, alpha, precision_init=precision_init, **opts)
+    L = dataset_objective(data.trace, A, precision, eps, V, alpha, opts["penalize_diagonal"])
+    return _State(SD=SD, A=A, noise=eps, precision=precision, covariance=covariance, objective=L)
+
+
+def _euclidean_gradient_term(state: _State) -> np.ndarray:
+    """Dataset k's share of eq. 10: ``2 S_k D (Λ_k − ε_k⁻¹ I)``."""
+    M = state.precision.shape[0]
+    return 2.0 * state.SD @ (state.precision - np.eye(M) / state.noise)
+
+
+def _profile(data, D, alpha, opts, warm_precisions):
+    """f(D), its Riemannian gradient and the datasets' states at D.
+
+    ``warm_precisions`` (one (M, M) matrix per dataset, or None) warm-starts the graphical lasso.
+    """
+    new_states = [
+        _refit(d, D, alpha, opts, None if warm_precisions is None else warm_precisions[k])
+        for k, d in enumerate(data)
+    ]
+    f = sum(s.objective for s in new_states)
+    G = np.zeros_like(D)
+    for s in new_states:
+        G += _euclidean_gradient_term(s)
+    return f, riemannian_gradient(D, G), new_states
+
+
+def _check_projection(D, n_features) -> np.ndarray:
+    D = np.asarray(D, dtype=np.float64)
+    if D.ndim != 2 or D.shape[0] != n_features or not 1 <= D.shape[1] < n_features:
+        raise ValueError(f"D must have shape (V={n_features}, M) with 1 <= M < V; got {D.shape}")
+    if not np.allclose(D.T @ D, np.eye(D.shape[1]), atol=1e-8):
+        raise ValueError("D must have orthonormal columns (DᵀD = I)")
+    return D
+
+
+def profile_objective(
+    Xs,
+    D: np.ndarray,
+    alpha: float,
+    *,
+    penalize_diagonal: bool = False,
+    assume_centered: bool = False,
+    precisions_init=None,
+    glasso_tol: float = 1e-12,
+    glasso_max_iter: int = 10000,
+):
+    """Profile objective f(D) = min over Λ_k, ε_k of E, and its Riemannian gradient.
+
+    Parameters
+    ----------
+    Xs : sequence of ndarray, each of shape (N_k, V)
+    D : ndarray of shape (V, M)
+        Projection with ``DᵀD = I``.
+    alpha : float
+        ρ >= 0.
+    penalize_diagonal : bool
+    assume_centered : bool
+    precisions_init : sequence of ndarray of shape (M, M), optional
+        Warm starts of the graphical lasso, one per dataset.
+    glasso_tol, glasso_max_iter
+        Passed to :func:`graphical_lasso`.
+
+    Returns
+    -------
+    f : float
+        ``Σ_k L_k`` at the optimal ε_k (eq. 16) and Λ_k (eq. 13).
+    riemannian_gradient : ndarray of shape (V, M)
+        Eq. 9 applied to eq. 10; the exact gradient of f on the Stiefel manifold.
+    precisions : ndarray of shape (K, M, M)
+        Λ_k.
+    noise_variances : ndarray of shape (K,)
+        ε_k.
+    """
+    data = _prepare(Xs, assume_centered)
+    D = _check_projection(D, data[0].Xc.shape[1])
+    opts = {"penalize_diagonal": penalize_diagonal, "tol": glasso_tol, "max_iter": glasso_max_iter}
+    warm = None
+    if precisions_init is not None:
+        warm = [np.asarray(P, dtype=np.float64) for P in precisions_init]
+        if len(warm) != len(data):
+            raise ValueError(f"precisions_init must hold {len(data)} matrices; got {len(warm)}")
+    f, grad, states = _profile(data, D, alpha, opts, warm)
+    return (
+        f,
+        grad,
+        np.array([s.precision for s in states]),
+        np.array([s.noise for s in states]),
+    )
+
+
+def objective_dense(
+    Xs,
+    D: np.ndarray,
+    precisions,
+    noise_variances,
+    alpha: float,
+    *,
+    penalize_diagonal: bool = False,
+    assume_centered: bool = False,
+) -> float:
+    """E = Σ_k L_k computed densely from Φ_k (eqs. 5-6); for small V only.
+
+    Forms ``Φ_k = D Σ_k Dᵀ + ε_k (I − D Dᵀ)`` with ``Σ_k = Λ_k⁻¹`` and evaluates
+    ``tr(Φ_k⁻¹ S_k) − log|Φ_k⁻¹| + ρ‖Λ_k‖₁`` directly, an independent check of the trace and
+    log-determinant identities (eq. 14) used everywhere else.
+
+    Parameters
+    ----------
+    Xs : sequence of ndarray, each of shape (N_k, V)
+    D : ndarray of shape (V, M)
+    precisions : array_like of shape (K, M, M)
+    noise_variances : array_like of shape (K,)
+    alpha : float
+    penalize_diagonal : bool
+    assume_centered : bool
+
+    Returns
+    -------
+    float
+    """
+    if isinstance(Xs, np.ndarray) and Xs.ndim == 2:
+        Xs = [Xs]
+    D = np.asarray(D, dtype=np.float64)
+    V = D.shape[0]
+    total = 0.0
+    for X, Lam, eps in zip(Xs, precisions, noise_variances):
+        S = empirical_covariance(X, assume_centered)
+        Lam = np.asarray(Lam, dtype=np.float64)
+        Sigma = np.linalg.inv(Lam)
+        Phi = D @ Sigma @ D.T + eps * (np.eye(V) - D @ D.T)
+        sign, logdet_phi = np.linalg.slogdet(Phi)
+        if sign <= 0:
+            raise np.linalg.LinAlgError("Φ_k is not positive definite")
+        total += float(np.trace(np.linalg.solve(Phi, S))) + logdet_phi + alpha * _l1(Lam, penalize_diagonal)
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting D (Algorithm 1)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FitResult:
+    """Result of :func:`fit_adam` and :func:`fit_lbfgs`.
+
+    Attributes
+    ----------
+    components : ndarray of shape (V, M)
+        D, with ``DᵀD = I``.
+    precisions : ndarray of shape (K, M, M)
+        Λ_k at the final D.
+    covariances : ndarray of shape (K, M, M)
+        Σ_k = Λ_k⁻¹ at the final D.
+    noise_variances : ndarray of shape (K,)
+        ε_k at the final D.
+    objective : float
+        f(D) at the final D (all datasets).
+    objective_history : list of float
+        Adam: the summed L_k of each epoch (each L_k evaluated just before its batch's step).
+        L-BFGS: f at the start, then after each iteration.
+    gradient_norm : float
+        Frobenius norm of the Riemannian gradient at the final D.
+    n_iter : int
+        Epochs (Adam) or iterations (L-BFGS) performed.
+    converged : bool
+    """
+
+    components: np.ndarray
+    precisions: np.ndarray
+    covariances: np.ndarray
+    noise_variances: np.ndarray
+    objective: float
+    objective_history: list = field(default_factory=list)
+    gradient_norm: float = 0.0
+    n_iter: int = 0
+    converged: bool = False
+
+
+def _result(D, states, f, grad, history, n_iter, converged) -> FitResult:
+    return FitResult(
+        components=D,
+        precisions=np.array([s.precision for s in states]),
+        covariances=np.array([s.covariance for s in states]),
+        noise_variances=np.array([s.noise for s in states]),
+        objective=float(f),
+        objective_history=list(history),
+        gradient_norm=float(np.linalg.norm(grad)),
+        n_iter=n_iter,
+        converged=converged,
+    )
+
+
+def fit_adam(
+    Xs,
+    D0: np.ndarray,
+    alpha: float,
+    *,
+    max_iter: int = 500,
+    tol: float = 1e-8,
+    learning_rate: float = 1e-3,
+    batch_size: int | None = None,
+    seed: int = 0,
+    penalize_diagonal: bool = False,
+    assume_centered: bool = False,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    adam_eps: float = 1e-8,
+    glasso_tol: float = 1e-12,
+    glasso_max_iter: int = 10000,
+) -> FitResult:
+    """Algorithm 1 with Adam steps on the Stiefel manifold and mini-batches of datasets.
+
+    Every epoch draws a SplitMix64 permutation of the K datasets (even when one batch holds
+    them all) and walks it in batches of ``B`` datasets. For each batch, every dataset in it
+    is refitted at the current D (ε_k by eq. 16, Λ_k by the warm-started graphical lasso,
+    eq. 13), its L_k is added to the epoch loss and its term of eq. 10 to the batch gradient;
+    then one Adam step is taken on the Riemannian gradient (eq. 9) and pulled back to the
+    manifold by the polar retraction (eqs. 7-8):
+
+        t ← t + 1,  m ← β₁ m + (1 − β₁) g,  v ← β₂ v + (1 − β₂) g²,
+        D ← polar(D − lr · m̂ / (√v̂ + eps)),  m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ).
+
+    The fit stops after ``max_iter`` epochs, or (when ``tol > 0``) from the second epoch on as
+    soon as two successive epoch losses differ by at most ``tol · max(1, |latest|)``.
+
+    Parameters
+    ----------
+    Xs : sequence of ndarray, each of shape (N_k, V)
+    D0 : ndarray of shape (V, M)
+        Start, ``D0ᵀ D0 = I``.
+    alpha : float
+        ρ >= 0.
+    max_iter : int
+        Maximum number of epochs.
+    tol : float
+        Relative change of the epoch loss for convergence; 0 disables the test.
+    learning_rate : float
+    batch_size : int or None
+        Datasets per step; None, 0 or >= K mean all K.
+    seed : int
+        SplitMix64 seed of the shuffles.
+    penalize_diagonal, assume_centered : bool
+    beta1, beta2, adam_eps : float
+        Adam constants.
+    glasso_tol, glasso_max_iter
+        Passed to :func:`graphical_lasso`.
+
+    Returns
+    -------
+    FitResult
+    """
+    data = _prepare(Xs, assume_centered)
+    K = len(data)
+    V = data[0].Xc.shape[1]
+    D = _check_projection(D0, V).copy()
+    opts = {"penalize_diagonal": penalize_diagonal, "tol": glasso_tol, "max_iter": glasso_max_iter}
+    B = K if batch_size is None or batch_size == 0 or batch_size >= K else int(batch_size)
+
+    m = np.zeros_like(D)
+    v = np.zeros_like(D)
+    t = 0
+    rng = SplitMix64(seed)
+    states: list[_State | None] = [None] * K
+    history: list[float] = []
+    converged = False
+    epoch = 0
+    for epoch in range(1, max_iter + 1):
+        order = rng.permutation(K)
+        epoch_loss = 0.0
+        for start in range(0, K, B):
+            G = np.zeros_like(D)
+            for k in order[start : start + B]:
+                warm = None if states[k] is None else states[k].precision
+                states[k] = _refit(data[k], D, alpha, opts, warm)
+                epoch_loss += states[k].objective
+                G += _euclidean_gradient_term(states[k])
+            g = riemannian_gradient(D, G)
+            t += 1
+            m = beta1 * m + (1.0 - beta1) * g
+            v = beta2 * v + (1.0 - beta2) * (g * g)
+            m_hat = m / (1.0 - beta1**t)
+            v_hat = v / (1.0 - beta2**t)
+            D = polar_retraction(D - learning_rate * m_hat / (np.sqrt(v_hat) + adam_eps))
+        history.append(epoch_loss)
+        if tol > 0 and epoch >= 2 and abs(history[-1] - history[-2]) <= tol * max(1.0, abs(history[-1])):
+            converged = True
+            break
+
+    warm = [s.precision for s in states] if all(s is not None for s in states) else None
+    f, grad, final_states = _profile(data, D, alpha, opts, warm)
+    return _result(D, final_states, f, grad, history, epoch, converged)
+
+
+def fit_lbfgs(
+    Xs,
+    D0: np.ndarray,
+    alpha: float,
+    *,
+    max_iter: int = 500,
+    tol: float = 1e-8,
+    memory: int = 10,
+    penalize_diagonal: bool = False,
+    assume_centered: bool = False,
+    glasso_tol: float = 1e-12,
+    glasso_max_iter: int = 10000,
+) -> FitResult:
+    """Riemannian L-BFGS on the profile objective f(D).
+
+    Two-loop recursion over the last ``memory`` pairs ``(s_i, y_i)``, transported to the
+    current tangent space by the projection ``P_D(v) = v − D sym(Dᵀv)`` and dropped when their
+    curvature ``sᵀy`` is not above ``1e-10 ‖s‖‖y‖``; initial Hessian ``γ I`` with
+    ``γ = sᵀy / yᵀy`` of the newest pair. If the direction p is not a descent direction the
+    memory is cleared and ``p = −g``. Armijo backtracking (c₁ = 1e-4) along
+    ``polar(D + τ p)``: τ starts at 1 (at ``min(1, 1/‖g‖)`` while the memory is empty) and is
+    halved up to 40 times. After a step, ``s = P_new(τ p)`` and ``y = g_new − P_new(g_old)``.
+
+    Converged when ``f_prev − f_new <= tol · max(1, |f_new|)`` and
+    ``‖g_new‖_F <= √tol · max(‖g_0‖_F, 1e-300)``. A failed line search stops the fit, as
+    converged only if the gradient criterion already holds.
+
+    Parameters
+    ----------
+    Xs : sequence of ndarray, each of shape (N_k, V)
+    D0 : ndarray of shape (V, M)
+        Start, ``D0ᵀ D0 = I``.
+    alpha : float
+        ρ >= 0.
+    max_iter : int
+        Maximum number of iterations.
+    tol : float
+    memory : int
+        Number of stored pairs.
+    penalize_diagonal, assume_centered : bool
+    glasso_tol, glasso_max_iter
+        Passed to :func:`graphical_lasso` (warm-started between evaluations).
+
+    Returns
+    -------
+    FitResult
+    """
+    data = _prepare(Xs, assume_centered)
+    V = data[0].Xc.shape[1]
+    D = _check_projection(D0, V).copy()
+    opts = {"penalize_diagonal": penalize_diagonal, "tol": glasso_tol, "max_iter": glasso_max_iter}
+    c1 = 1e-4
+
+    def inner(a, b):
+        return float(np.sum(a * b))
+
+    f, g, states = _profile(data, D, alpha, opts, None)
+    g0_norm = float(np.linalg.norm(g))
+    grad_target = np.sqrt(tol) * max(g0_norm, 1e-300)
+    history = [f]
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    converged = g0_norm == 0.0
+    n_iter = 0
+
+    while not converged and n_iter < max_iter:
+        # Transport the memory to T_D and drop pairs that lost positive curvature.
+        transported = []
+        for s, y in pairs:
+            s, y = tangent_projection(D, s), tangent_projection(D, y)
+            if inner(s, y) > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+                transported.append((s, y))
+        pairs = transported
+
+        # Two-loop recursion.
+        q = g.copy()
+        coefficients = []
+        for s, y in reversed(pairs):
+            rho_i = 1.0 / inner(s, y)
+            a = rho_i * inner(s, q)
+            q -= a * y
+            coefficients.append((rho_i, a))
+        if pairs:
+            s, y = pairs[-1]
+            q *= inner(s, y) / inner(y, y)
+        for (s, y), (rho_i, a) in zip(pairs, reversed(coefficients)):
+            b = rho_i * inner(y, q)
+            q += (a - b) * s
+        p = -q
+        slope = inner(g, p)
+        if not pairs or not slope < 0.0:
+            pairs = []
+            p = -g
+            slope = -inner(g, g)
+
+        # Armijo backtracking along the retraction.
+        tau = min(1.0, 1.0 / float(np.linalg.norm(g))) if not pairs else 1.0
+        accepted = None
+        for _ in range(41):
+            D_trial = polar_retraction(D + tau * p)
+            f_trial, g_trial, states_trial = _profile(data, D_trial, alpha, opts, [s.precision for s in states])
+            if f_trial <= f + c1 * tau * slope:
+                accepted = (D_trial, f_trial, g_trial, states_trial)
+                break
+            tau *= 0.5
+        if accepted is None:
+            converged = float(np.linalg.norm(g)) <= grad_target
+            break
+
+        n_iter += 1
+        D_new, f_new, g_new, states = accepted
+        s_new = tangent_projection(D_new, tau * p)
+        y_new = g_new - tangent_projection(D_new, g)
+        if inner(s_new, y_new) > 1e-10 * np.linalg.norm(s_new) * np.linalg.norm(y_new):
+            pairs.append((s_new, y_new))
+            if len(pairs) > memory:
+                pairs.pop(0)
+        f_prev = f
+        D, f, g = D_new, f_new, g_new
+        history.append(f)
+        if f_prev - f <= tol * max(1.0, abs(f)) and float(np.linalg.norm(g)) <= grad_target:
+            converged = True
+
+    return _result(D, states, f, g, history, n_iter, converged)
