@@ -1,10 +1,352 @@
-// Placeholder (replaced by the Adam and L-BFGS fit loop).
+// The MGLASSO fit loop (paper Algorithm 1): for the current D, refit ε_k (eq. 16) and
+// Λ_k (eq. 13) and move D on the Stiefel manifold along the Riemannian gradient (eq. 9),
+// pulling back with the polar retraction (eqs. 7–8). Two solvers move D: Adam over mini-batches
+// of datasets (the paper's stochastic gradient descent) and Riemannian L-BFGS on the profile
+// objective f(D) = min_{Λ,ε} E.
 #include "metaglasso/fit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "metaglasso/random.hpp"
 
 namespace metaglasso {
 
-FitResult fit(const std::vector<Dataset>&, const Eigen::Ref<const Matrix>&, const FitOptions&) {
-  throw std::logic_error("fit: not implemented yet");
+namespace {
+
+// Parallel refits switch on above this V · M · (datasets) size (as profile_objective).
+constexpr Index kParallelWork = 20000;
+
+std::string str(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", x);
+  return buf;
+}
+
+void validate(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& o) {
+  if (data.empty()) throw std::invalid_argument("data must contain at least one dataset");
+  const Index V = data.front().n_features();
+  for (std::size_t k = 1; k < data.size(); ++k)
+    if (data[k].n_features() != V)
+      throw std::invalid_argument("all datasets must have the same number of features; dataset 0 has " +
+                                  std::to_string(V) + ", dataset " + std::to_string(k) + " has " +
+                                  std::to_string(data[k].n_features()));
+  if (D0.rows() != V)
+    throw std::invalid_argument("D0 must have n_features=" + std::to_string(V) + " rows; got shape (" +
+                                std::to_string(D0.rows()) + ", " + std::to_string(D0.cols()) + ")");
+  const Index M = D0.cols();
+  if (M < 1 || M >= V)
+    throw std::invalid_argument("n_components must satisfy 1 <= n_components < n_features; got n_components=" +
+                                std::to_string(M) + ", n_features=" + std::to_string(V));
+  const double orth = (D0.transpose() * D0 - Matrix::Identity(M, M)).norm();
+  if (!(orth <= 1e-8))
+    throw std::invalid_argument("D0 must have orthonormal columns; ||D0^T D0 - I||_F = " + str(orth));
+  if (!(o.alpha >= 0.0) || !std::isfinite(o.alpha))
+    throw std::invalid_argument("alpha must be finite and >= 0; got " + str(o.alpha));
+  if (o.max_iter < 1) throw std::invalid_argument("max_iter must be >= 1; got " + std::to_string(o.max_iter));
+  if (!(o.tol >= 0.0) || !std::isfinite(o.tol))
+    throw std::invalid_argument("tol must be finite and >= 0; got " + str(o.tol));
+  if (!(o.learning_rate > 0.0) || !std::isfinite(o.learning_rate))
+    throw std::invalid_argument("learning_rate must be finite and > 0; got " + str(o.learning_rate));
+  if (!(o.beta1 >= 0.0 && o.beta1 < 1.0))
+    throw std::invalid_argument("beta1 must be in [0, 1); got " + str(o.beta1));
+  if (!(o.beta2 >= 0.0 && o.beta2 < 1.0))
+    throw std::invalid_argument("beta2 must be in [0, 1); got " + str(o.beta2));
+  if (!(o.adam_eps > 0.0) || !std::isfinite(o.adam_eps))
+    throw std::invalid_argument("adam_eps must be finite and > 0; got " + str(o.adam_eps));
+  if (o.batch_size < 0) throw std::invalid_argument("batch_size must be >= 0; got " + std::to_string(o.batch_size));
+  if (o.lbfgs_memory < 1)
+    throw std::invalid_argument("lbfgs_memory must be >= 1; got " + std::to_string(o.lbfgs_memory));
+  if (!(o.glasso.tol >= 0.0) || !std::isfinite(o.glasso.tol))
+    throw std::invalid_argument("glasso tol must be finite and >= 0; got " + str(o.glasso.tol));
+  if (o.glasso.max_iter < 1)
+    throw std::invalid_argument("glasso max_iter must be >= 1; got " + std::to_string(o.glasso.max_iter));
+}
+
+// v ← P_D(v) = v − D sym(Dᵀ v): projection onto the tangent space at D (eq. 9 applied to v).
+void project_tangent(const Matrix& D, Matrix& v, Matrix& work) {
+  work.noalias() = D.transpose() * v;
+  work = 0.5 * (work + work.transpose()).eval();
+  v.noalias() -= D * work;
+}
+
+double inner(const Matrix& a, const Matrix& b) { return a.cwiseProduct(b).sum(); }
+
+// Fills the result's per-dataset fields from the states at the final D.
+void collect(const std::vector<DatasetState>& states, FitResult& r) {
+  const std::size_t K = states.size();
+  r.precisions.resize(K);
+  r.covariances.resize(K);
+  r.noise_variances.resize(static_cast<Index>(K));
+  for (std::size_t k = 0; k < K; ++k) {
+    r.precisions[k] = states[k].glasso.precision;
+    r.covariances[k] = states[k].glasso.covariance;
+    r.noise_variances(static_cast<Index>(k)) = states[k].noise;
+  }
+}
+
+// Refits ε_k and Λ_k at D for the datasets order[begin..end), in parallel when large enough.
+// Each dataset writes only its own state, so the result does not depend on the thread count.
+void refit_batch(const std::vector<Dataset>& data, const Matrix& D, const std::vector<Index>& order, Index begin,
+                 Index end, const FitOptions& o, int nt, std::vector<DatasetState>& states) {
+  const Index count = end - begin;
+  const bool parallel = nt > 1 && count > 1 && D.rows() * D.cols() * count >= kParallelWork;
+  std::exception_ptr error;
+#ifdef METAGLASSO_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (parallel)
+#endif
+  for (Index i = begin; i < end; ++i) {
+    try {
+      const auto k = static_cast<std::size_t>(order[static_cast<std::size_t>(i)]);
+      update_dataset_state(data[k], D, o.alpha, o.glasso, states[k]);
+    } catch (...) {
+#ifdef METAGLASSO_HAVE_OPENMP
+#pragma omp critical(metaglasso_fit_error)
+#endif
+      if (!error) error = std::current_exception();
+    }
+  }
+  (void)parallel;
+  if (error) std::rethrow_exception(error);
+}
+
+// Adam (Kingma & Ba 2015) on the tangent space: the paper's SGD with adaptive step sizes. One
+// step per mini-batch of datasets; each epoch visits the datasets in a fresh random order.
+FitResult fit_adam(const std::vector<Dataset>& data, const Matrix& D0, const FitOptions& o) {
+  const auto K = static_cast<Index>(data.size());
+  const Index V = D0.rows(), M = D0.cols();
+  const int nt = resolve_threads(o.n_threads);
+  const Index B = (o.batch_size == 0 || o.batch_size >= K) ? K : o.batch_size;
+
+  FitResult r;
+  Matrix D = D0;
+  Matrix m1 = Matrix::Zero(V, M), v2 = Matrix::Zero(V, M), G(V, M), g(V, M), Z(V, M);
+  std::vector<DatasetState> states(static_cast<std::size_t>(K));
+  SplitMix64 rng(o.seed);
+  long long t = 0;
+
+  for (int epoch = 1; epoch <= o.max_iter; ++epoch) {
+    const std::vector<Index> order = rng.permutation(K);  // drawn every epoch, even when B == K
+    double epoch_loss = 0.0;
+    for (Index begin = 0; begin < K; begin += B) {
+      const Index end = std::min(begin + B, K);
+      refit_batch(data, D, order, begin, end, o, nt, states);
+      G.setZero();
+      for (Index i = begin; i < end; ++i) {  // sums in batch order
+        const auto& s = states[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
+        epoch_loss += s.objective;
+        add_euclidean_gradient(s, G);
+      }
+      g = riemannian_gradient(D, G);
+      ++t;
+      m1 = o.beta1 * m1 + (1.0 - o.beta1) * g;
+      v2 = o.beta2 * v2 + (1.0 - o.beta2) * g.cwiseProduct(g);
+      const double c1 = 1.0 - std::pow(o.beta1, static_cast<double>(t));
+      const double c2 = 1.0 - std::pow(o.beta2, static_cast<double>(t));
+      Z = D.array() - o.learning_rate * ((m1.array() / c1) / ((v2.array() / c2).sqrt() + o.adam_eps));
+      D = polar_retraction(Z);
+    }
+    r.objective_history.push_back(epoch_loss);
+    r.n_iter = epoch;
+    const auto n = r.objective_history.size();
+    if (o.tol > 0.0 && epoch >= 2 &&
+        std::abs(r.objective_history[n - 1] - r.objective_history[n - 2]) <=
+            o.tol * std::max(1.0, std::abs(r.objective_history[n - 1]))) {
+      r.converged = true;
+      break;
+    }
+  }
+
+  Matrix grad;
+  r.objective = profile_objective(data, D, o.alpha, o.glasso, states, &grad, o.n_threads);
+  r.gradient_norm = grad.norm();
+  r.components = std::move(D);
+  collect(states, r);
+  return r;
+}
+
+// One stored L-BFGS pair: step s, gradient change y, ρ = 1 / sᵀy.
+struct Pair {
+  Matrix s, y;
+  double rho = 0.0;
+};
+
+// q ← H₀ q for the initial inverse Hessian of the two-loop recursion. A tangent vector at D
+// splits into a rotation inside span D, D Dᵀq (Dᵀq is skew), and a move out of it,
+// (I − D Dᵀ) q. The two have very different curvatures: rotations inside the span change E
+// only through the ℓ1 penalty (not at all when ρ = 0), moves out of it through the data. H₀ is
+// therefore γ_in on the first and γ_out on the second, each the Barzilai–Borwein ratio sᵀy / yᵀy
+// of that component of the newest pair; a component that is negligible or of non-positive
+// curvature uses the ratio of the whole pair.
+void apply_initial_hessian(const Matrix& D, const Pair& last, Matrix& q, Matrix& work) {
+  const double gamma = 1.0 / (last.rho * last.y.squaredNorm());
+  auto ratio = [gamma](double sy, double yy, double s_norm, double y_norm, double s_part, double y_part) {
+    if (s_part <= 1e-8 * s_norm || y_part <= 1e-8 * y_norm) return gamma;
+    const double g = sy / yy;
+    return g > 0.0 && std::isfinite(g) ? g : gamma;
+  };
+  // Components of s and y inside the span (D Dᵀ·) and their inner products.
+  const Matrix Ds = D.transpose() * last.s, Dy = D.transpose() * last.y;  // (M, M)
+  const double s2 = last.s.squaredNorm(), y2 = last.y.squaredNorm();
+  const double s2_in = Ds.squaredNorm(), y2_in = Dy.squaredNorm(), sy_in = Ds.cwiseProduct(Dy).sum();
+  const double sy = 1.0 / last.rho;
+  const double s2_out = std::max(0.0, s2 - s2_in), y2_out = std::max(0.0, y2 - y2_in);
+  const double gamma_in =
+      ratio(sy_in, y2_in, std::sqrt(s2), std::sqrt(y2), std::sqrt(s2_in), std::sqrt(y2_in));
+  const double gamma_out =
+      ratio(sy - sy_in, y2_out, std::sqrt(s2), std::sqrt(y2), std::sqrt(s2_out), std::sqrt(y2_out));
+  work.noalias() = D.transpose() * q;
+  q *= gamma_out;
+  q.noalias() += (gamma_in - gamma_out) * (D * work);
+}
+
+// Riemannian L-BFGS (Huang, Gallivan & Absil 2015, with projection as vector transport) on
+// the profile objective f(D), with an Armijo line search along the polar retraction.
+FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const FitOptions& o) {
+  constexpr double kArmijo = 1e-4;      // sufficient-decrease constant c1
+  constexpr int kMaxTrials = 40;        // line-search evaluations per iteration
+  constexpr double kCurvature = 1e-10;  // pairs with sᵀy ≤ kCurvature ‖s‖‖y‖ are skipped
+  const Index V = D0.rows(), M = D0.cols();
+  const auto memory = static_cast<std::size_t>(o.lbfgs_memory);
+
+  FitResult r;
+  Matrix D = D0, g(V, M), D_trial(V, M), g_trial(V, M), p(V, M), q(V, M), Z(V, M), work(M, M);
+  std::vector<DatasetState> states, trial_states;
+  std::vector<Pair> pairs;
+  pairs.reserve(memory);
+  std::vector<double> alphas(memory);
+  Pair spare;
+
+  double f = profile_objective(data, D, o.alpha, o.glasso, states, &g, o.n_threads);
+  if (!std::isfinite(f)) throw NumericalError("objective is not finite at D0");
+  r.objective_history.push_back(f);
+  const double g0_norm = g.norm();
+  const double g_target = std::sqrt(o.tol) * std::max(g0_norm, 1e-300);
+  double g_norm = g0_norm;
+  r.converged = g0_norm == 0.0;
+
+  bool steepest = true;  // first iteration or after a reset: p = −g, τ₀ = min(1, 1/‖g‖)
+  while (!r.converged && r.n_iter < o.max_iter) {
+    // Search direction by the two-loop recursion with the block-scaled H₀ above.
+    if (!steepest && !pairs.empty()) {
+      q = g;
+      for (std::size_t i = pairs.size(); i-- > 0;) {
+        alphas[i] = pairs[i].rho * inner(pairs[i].s, q);
+        q -= alphas[i] * pairs[i].y;
+      }
+      apply_initial_hessian(D, pairs.back(), q, work);
+      for (std::size_t i = 0; i < pairs.size(); ++i) {
+        const double beta = pairs[i].rho * inner(pairs[i].y, q);
+        q += (alphas[i] - beta) * pairs[i].s;
+      }
+      p = -q;
+      project_tangent(D, p, work);
+      const double slope = inner(g, p);
+      if (!(slope < 0.0) || !p.allFinite()) steepest = true;  // not a descent direction: reset
+    } else {
+      steepest = true;
+    }
+    if (steepest) {
+      pairs.clear();
+      p = -g;
+    }
+
+    // Armijo backtracking along τ ↦ polar(D + τ p) with safeguarded quadratic interpolation.
+    // Trials warm-start the glasso from copies of the accepted states.
+    const double slope = inner(g, p);
+    const double p_norm = p.norm();
+    double tau = steepest ? std::min(1.0, 1.0 / g_norm) : 1.0;
+    bool accepted = false;
+    double f_trial = f;
+    for (int trial = 0; trial < kMaxTrials && tau * p_norm > 1e-15; ++trial) {
+      Z = D + tau * p;
+      D_trial = polar_retraction(Z);
+      trial_states = states;
+      f_trial = profile_objective(data, D_trial, o.alpha, o.glasso, trial_states, &g_trial, o.n_threads);
+      if (std::isfinite(f_trial) && f_trial <= f + kArmijo * tau * slope) {
+        accepted = true;
+        break;
+      }
+      double next = 0.1 * tau;
+      if (std::isfinite(f_trial)) {
+        const double curvature = 2.0 * (f_trial - f - slope * tau);
+        if (curvature > 0.0) next = -slope * tau * tau / curvature;
+      }
+      tau = std::clamp(next, 0.1 * tau, 0.5 * tau);
+    }
+
+    if (!accepted) {
+      if (!steepest) {  // retry once from steepest descent with an empty memory
+        steepest = true;
+        continue;
+      }
+      r.converged = g_norm <= g_target;
+      break;
+    }
+
+    // New pair at D_trial: s = P(τ p), y = g_new − P(g_old); older pairs are transported by
+    // projection onto the new tangent space.
+    Pair pair = std::move(spare);
+    pair.s = tau * p;
+    project_tangent(D_trial, pair.s, work);
+    pair.y = g;
+    project_tangent(D_trial, pair.y, work);
+    pair.y = g_trial - pair.y;
+    for (auto& old : pairs) {
+      project_tangent(D_trial, old.s, work);
+      project_tangent(D_trial, old.y, work);
+    }
+    std::size_t n_kept = 0;  // pairs whose transported curvature is still positive
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      const double sy = inner(pairs[i].s, pairs[i].y);
+      if (sy > kCurvature * pairs[i].s.norm() * pairs[i].y.norm()) {
+        pairs[i].rho = 1.0 / sy;
+        if (i != n_kept) std::swap(pairs[i], pairs[n_kept]);
+        ++n_kept;
+      }
+    }
+    pairs.resize(n_kept);
+    const double sy = inner(pair.s, pair.y);
+    if (sy > kCurvature * pair.s.norm() * pair.y.norm()) {
+      pair.rho = 1.0 / sy;
+      if (pairs.size() == memory) {
+        spare = std::move(pairs.front());
+        pairs.erase(pairs.begin());
+      }
+      pairs.push_back(std::move(pair));
+    } else {
+      spare = std::move(pair);
+    }
+
+    const double f_prev = f;
+    std::swap(D, D_trial);
+    std::swap(g, g_trial);
+    std::swap(states, trial_states);
+    f = f_trial;
+    g_norm = g.norm();
+    steepest = false;
+    ++r.n_iter;
+    r.objective_history.push_back(f);
+    if (f_prev - f <= o.tol * std::max(1.0, std::abs(f)) && g_norm <= g_target) r.converged = true;
+  }
+
+  r.objective = f;
+  r.gradient_norm = g_norm;
+  r.components = std::move(D);
+  collect(states, r);
+  return r;
+}
+
+}  // namespace
+
+FitResult fit(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& options) {
+  validate(data, D0, options);
+  const Matrix D = D0;
+  return options.solver == Solver::Adam ? fit_adam(data, D, options) : fit_lbfgs(data, D, options);
 }
 
 }  // namespace metaglasso

@@ -40,7 +40,24 @@ struct FitResult {
 };
 
 /// Fit MGLASSO from the start D0 (V, M) with DᵀD = I.
-/// @throws std::invalid_argument on inconsistent sizes, M ≥ V, ρ < 0, empty data.
+///
+/// Solver::Adam: per epoch a SplitMix64(seed) permutation of the datasets, walked in batches of
+/// `batch_size`; each batch refits ε_k, Λ_k at the current D (warm-started glasso), sums its
+/// terms of eq. 10 in batch order and takes one Adam step on the Riemannian gradient (eq. 9),
+/// pulled back by the polar retraction. objective_history holds the epoch losses (the sum of
+/// the L_k met during the epoch); stops when two successive ones differ by at most
+/// tol · max(1, |latest|) (tol > 0).
+///
+/// Solver::LBFGS: Riemannian L-BFGS on the profile objective f(D), memory pairs transported by
+/// projection, an initial inverse Hessian scaled separately (Barzilai–Borwein) on rotations
+/// inside span D and on moves out of it, and Armijo backtracking along the retraction.
+/// objective_history holds f(D0) and f after every accepted step; converged when the last
+/// decrease is at most tol · max(1, |f|) and ‖grad f‖_F ≤ √tol · ‖grad f(D0)‖_F.
+///
+/// In both, the final objective, Λ_k, Σ_k, ε_k and gradient norm are those of the profile at
+/// the returned D. Results do not depend on n_threads.
+/// @throws std::invalid_argument on inconsistent sizes, M ≥ V, non-orthonormal D0, ρ < 0,
+///         empty data or out-of-range options; NumericalError from the model (e.g. ε_k ≤ 0).
 FitResult fit(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0,
               const FitOptions& options);
 

@@ -15,7 +15,7 @@ using SymmetricOperator = std::function<void(const Eigen::Ref<const Vector>& x, 
 struct LanczosResult {
   Vector values;   ///< (m) eigenvalues, descending
   Matrix vectors;  ///< (n, m) orthonormal eigenvectors, column j belongs to values(j)
-  int n_iter = 0;  ///< Krylov dimension reached
+  int n_iter = 0;  ///< operator applications (Krylov vectors generated over all restarts)
   bool converged = false;
 };
 
@@ -23,6 +23,14 @@ struct LanczosResult {
 /// restarts (Golub & Van Loan §10.1). The matrix is reached only through `op`.
 /// @param n dimension; @param m number of pairs (1 ≤ m < n); @param tol residual tolerance
 /// relative to the largest eigenvalue; @param seed start vector seed (see SplitMix64).
+///
+/// Thick restart with Krylov dimension p = min(n, max(2m + 1, m + 20)), keeping m + (p − m)/2
+/// Ritz vectors. Converged when every wanted pair has ‖A y − θ y‖ ≤ tol · max|θ| (residuals
+/// computed explicitly); a converged set is confirmed by one more cycle from a fresh random
+/// vector, which catches copies of repeated eigenvalues that a single Krylov sequence misses.
+/// When n ≤ p the operator's matrix is built column by column and decomposed densely.
+/// @throws std::invalid_argument for m, n, tol or max_restarts out of range; NumericalError
+///         when `op` returns non-finite values.
 LanczosResult lanczos_top_eigenvectors(const SymmetricOperator& op, Index n, Index m,
                                        double tol = 1e-10, int max_restarts = 50,
                                        std::uint64_t seed = 0);
