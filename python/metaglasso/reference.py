@@ -926,6 +926,29 @@ def fit_adam(
     return _result(D, final_states, f, grad, history, epoch, converged)
 
 
+def _initial_inverse_hessian(D, s, y, q):
+    """H₀ q for the two-loop recursion, scaled separately inside and outside span D.
+
+    A tangent vector splits into a rotation inside span D, ``D Dᵀ q``, and a move out of it,
+    ``(I − D Dᵀ) q``; E sees the first only through the ℓ1 penalty and the second through the
+    data, so each part gets its own Barzilai–Borwein ratio ``sᵀy / yᵀy`` from the newest pair
+    (the ratio of the whole pair when a part is negligible or of non-positive curvature).
+    """
+
+    def ratio(sy_part, yy_part, s_part, y_part):
+        whole = float(np.sum(s * y) / np.sum(y * y))
+        if s_part <= 1e-8 * np.linalg.norm(s) or y_part <= 1e-8 * np.linalg.norm(y):
+            return whole
+        g = sy_part / yy_part
+        return g if g > 0 and np.isfinite(g) else whole
+
+    Ds, Dy = D.T @ s, D.T @ y
+    s_out, y_out = s - D @ Ds, y - D @ Dy
+    gamma_in = ratio(np.sum(Ds * Dy), np.sum(Dy * Dy), np.linalg.norm(Ds), np.linalg.norm(Dy))
+    gamma_out = ratio(np.sum(s_out * y_out), np.sum(y_out * y_out), np.linalg.norm(s_out), np.linalg.norm(y_out))
+    return gamma_out * q + (gamma_in - gamma_out) * (D @ (D.T @ q))
+
+
 def fit_lbfgs(
     Xs,
     D0: np.ndarray,
@@ -943,8 +966,9 @@ def fit_lbfgs(
 
     Two-loop recursion over the last ``memory`` pairs ``(s_i, y_i)``, transported to the
     current tangent space by the projection ``P_D(v) = v − D sym(Dᵀv)`` and dropped when their
-    curvature ``sᵀy`` is not above ``1e-10 ‖s‖‖y‖``; initial Hessian ``γ I`` with
-    ``γ = sᵀy / yᵀy`` of the newest pair. If the direction p is not a descent direction the
+    curvature ``sᵀy`` is not above ``1e-10 ‖s‖‖y‖``; initial inverse Hessian scaled by the
+    ratio ``sᵀy / yᵀy`` of the newest pair, separately inside and outside span D
+    (:func:`_initial_inverse_hessian`). If the direction p is not a descent direction the
     memory is cleared and ``p = −g``. Armijo backtracking (c₁ = 1e-4) along
     ``polar(D + τ p)``: τ starts at 1 (at ``min(1, 1/‖g‖)`` while the memory is empty) and is
     halved up to 40 times. After a step, ``s = P_new(τ p)`` and ``y = g_new − P_new(g_old)``.
@@ -1008,8 +1032,7 @@ def fit_lbfgs(
             q -= a * y
             coefficients.append((rho_i, a))
         if pairs:
-            s, y = pairs[-1]
-            q *= inner(s, y) / inner(y, y)
+            q = _initial_inverse_hessian(D, *pairs[-1], q)
         for (s, y), (rho_i, a) in zip(pairs, reversed(coefficients)):
             b = rho_i * inner(y, q)
             q += (a - b) * s
