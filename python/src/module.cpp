@@ -110,8 +110,12 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "pca_initial_projection",
       [](const std::vector<CArray>& Xs, mg::Index n_components, bool assume_centered, int n_threads) {
-        py::gil_scoped_release release;
-        return mg::pca_initial_projection(make_datasets(Xs, assume_centered), n_components, n_threads);
+        mg::Matrix D;
+        {
+          py::gil_scoped_release release;
+          D = mg::pca_initial_projection(make_datasets(Xs, assume_centered), n_components, n_threads);
+        }
+        return D;
       },
       py::arg("Xs"), py::arg("n_components"), py::arg("assume_centered") = false, py::arg("n_threads") = 0,
       "Top-M eigenvectors (V, M) of the summed covariances of datasets given as (N_k, V) arrays.");
@@ -120,12 +124,15 @@ PYBIND11_MODULE(_core, m) {
       "profile_objective",
       [](const std::vector<CArray>& Xs, const mg::Matrix& D, double alpha, bool assume_centered, double glasso_tol,
          int glasso_max_iter, bool penalize_diagonal, int n_threads) {
-        py::gil_scoped_release release;
         std::vector<mg::DatasetState> states;
         mg::Matrix grad;
-        const double f = mg::profile_objective(make_datasets(Xs, assume_centered), D, alpha,
-                                               glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), states,
-                                               &grad, n_threads);
+        double f = 0.0;
+        {
+          py::gil_scoped_release release;
+          f = mg::profile_objective(make_datasets(Xs, assume_centered), D, alpha,
+                                    glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), states, &grad,
+                                    n_threads);
+        }
         return py::make_tuple(f, grad);
       },
       py::arg("Xs"), py::arg("D"), py::arg("alpha"), py::arg("assume_centered") = false,
