@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metaglasso import _core
 from metaglasso._validation import check_nonnegative, check_positive_int
 
 __all__ = ["SyntheticTruth", "make_synthetic"]
@@ -68,8 +69,6 @@ def make_synthetic(n_features, n_samples, n_datasets, n_components, *, alpha_tru
     Xs : list of K ndarrays of shape (n_samples_k, n_features)
     truth : SyntheticTruth
     """
-    from metaglasso._glasso import graphical_lasso
-
     V = check_positive_int(n_features, "n_features", minimum=2)
     K = check_positive_int(n_datasets, "n_datasets")
     M = check_positive_int(n_components, "n_components")
@@ -89,7 +88,8 @@ def make_synthetic(n_features, n_samples, n_datasets, n_components, *, alpha_tru
     for n in sizes:
         Y = rng.standard_normal((n_latent, M))
         emp = np.cov(Y, rowvar=False, bias=True)
-        cov, prec = graphical_lasso(emp, alpha_truth)
+        fit = _core.graphical_lasso(emp, alpha_truth)
+        cov, prec = fit["covariance"], fit["precision"]
         eps = abs(rng.normal(0.0, noise_scale))
         L = np.linalg.cholesky(cov)
         U = rng.standard_normal((n, M))
