@@ -8,13 +8,15 @@ lasso of its inner step is available as :func:`graphical_lasso` and :class:`Grap
 
 from metaglasso._core import __version__
 from metaglasso._estimator import MetaGraphicalLasso, partial_correlations
-# (graphical_lasso, GraphicalLasso: exported once the solver lands)
+from metaglasso._glasso import GraphicalLasso, graphical_lasso
 from metaglasso.exceptions import ConvergenceWarning, NumericalError
 
 __all__ = [
     "ConvergenceWarning",
+    "GraphicalLasso",
     "MetaGraphicalLasso",
     "NumericalError",
     "__version__",
+    "graphical_lasso",
     "partial_correlations",
 ]

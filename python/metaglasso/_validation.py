@@ -13,6 +13,9 @@ __all__ = [
     "check_n_threads",
     "check_random_state",
     "check_datasets",
+    "check_symmetric",
+    "check_data_matrix",
+    "check_precision_init",
 ]
 
 
@@ -146,3 +149,39 @@ def check_datasets(Xs, name: str = "Xs"):
     if names is not None and not all(n is not None and np.array_equal(n, names) for n in all_names):
         raise ValueError(f"all datasets in {name} must have the same columns in the same order")
     return arrays, names
+
+
+def check_symmetric(arr: np.ndarray, name: str, *, rtol: float = 1e-10) -> np.ndarray:
+    """Raise ValueError naming ``name`` unless the square ``arr`` is symmetric to ``rtol`` (relative
+    to its largest entry); return ``arr`` unchanged."""
+    scale = float(np.max(np.abs(arr))) if arr.size else 0.0
+    asym = float(np.max(np.abs(arr - arr.T))) if arr.size else 0.0
+    if asym > rtol * scale:
+        raise ValueError(
+            f"{name} must be symmetric; got max |{name} - {name}.T| = {asym:.3e} > {rtol:g} * max |{name}|"
+        )
+    return arr
+
+
+def check_data_matrix(value, name: str, *, min_samples: int = 1) -> np.ndarray:
+    """Return ``value`` as a float64 (n_samples, n_features) array with finite entries, or raise
+    ValueError naming ``name``. The input is never modified."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); got shape {arr.shape}")
+    if arr.shape[0] < min_samples:
+        raise ValueError(f"{name} must have at least {min_samples} samples; got {arr.shape[0]}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def check_precision_init(value, n_features: int, name: str = "precision_init") -> np.ndarray:
+    """Return ``value`` as a finite float64 (n_features, n_features) array, or raise ValueError
+    naming ``name``. The input is never modified."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != (n_features, n_features):
+        raise ValueError(f"{name} must have shape ({n_features}, {n_features}); got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr

@@ -25,6 +25,17 @@ struct GlassoResult {
   double gap = 0.0;   ///< final duality gap (absolute)
 };
 
+// Method (cpp/src/glasso.cpp): exact covariance thresholding splits the problem into the connected
+// components of |S_ij| > ρ; each component is solved by primal block coordinate descent over the
+// columns (P-GLASSO, Mazumder & Hastie 2012), which keeps Θ positive definite at every step, with
+// each column's lasso solved exactly by an active-set method, and a Newton finish on the sign
+// pattern of Θ once the sweeps have settled it. It stops on the duality gap; as the gap bounds some
+// errors of Θ only through their squares, a converged Θ is then polished to working precision.
+// n_iter counts the sweeps (0 when a warm start is already optimal). Besides the errors listed
+// below, std::invalid_argument is thrown for an S that is not symmetric to 1e-10 relative or has a
+// negative diagonal entry, tol < 0 or max_iter < 0, and NumericalError for a zero diagonal entry of
+// S when the diagonal is not penalised (the problem is then unbounded).
+
 /// Graphical lasso (Friedman, Hastie & Tibshirani 2008), paper eqs. 1–2 and 13:
 ///   minimise  tr(S Θ) − log|Θ| + ρ ‖Θ‖₁   over symmetric positive definite Θ,
 /// where ‖Θ‖₁ sums the off-diagonal |Θ_ij| (all entries if `penalize_diagonal`).
