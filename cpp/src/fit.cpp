@@ -12,6 +12,9 @@
 #include <string>
 #include <utility>
 
+#include <Eigen/SVD>
+
+#include "metaglasso/lanczos.hpp"
 #include "metaglasso/random.hpp"
 
 namespace metaglasso {
@@ -27,24 +30,7 @@ std::string str(double x) {
   return buf;
 }
 
-void validate(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& o) {
-  if (data.empty()) throw std::invalid_argument("data must contain at least one dataset");
-  const Index V = data.front().n_features();
-  for (std::size_t k = 1; k < data.size(); ++k)
-    if (data[k].n_features() != V)
-      throw std::invalid_argument("all datasets must have the same number of features; dataset 0 has " +
-                                  std::to_string(V) + ", dataset " + std::to_string(k) + " has " +
-                                  std::to_string(data[k].n_features()));
-  if (D0.rows() != V)
-    throw std::invalid_argument("D0 must have n_features=" + std::to_string(V) + " rows; got shape (" +
-                                std::to_string(D0.rows()) + ", " + std::to_string(D0.cols()) + ")");
-  const Index M = D0.cols();
-  if (M < 1 || M >= V)
-    throw std::invalid_argument("n_components must satisfy 1 <= n_components < n_features; got n_components=" +
-                                std::to_string(M) + ", n_features=" + std::to_string(V));
-  const double orth = (D0.transpose() * D0 - Matrix::Identity(M, M)).norm();
-  if (!(orth <= 1e-8))
-    throw std::invalid_argument("D0 must have orthonormal columns; ||D0^T D0 - I||_F = " + str(orth));
+void validate_options(const FitOptions& o) {
   if (!(o.alpha >= 0.0) || !std::isfinite(o.alpha))
     throw std::invalid_argument("alpha must be finite and >= 0; got " + str(o.alpha));
   if (o.max_iter < 1) throw std::invalid_argument("max_iter must be >= 1; got " + std::to_string(o.max_iter));
@@ -67,6 +53,66 @@ void validate(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& 
     throw std::invalid_argument("glasso max_iter must be >= 1; got " + std::to_string(o.glasso.max_iter));
 }
 
+void validate_datasets(const std::vector<Dataset>& data) {
+  if (data.empty()) throw std::invalid_argument("data must contain at least one dataset");
+  const Index V = data.front().n_features(), d = data.front().dimension();
+  for (std::size_t k = 1; k < data.size(); ++k)
+    if (data[k].n_features() != V || data[k].dimension() != d)
+      throw std::invalid_argument("all datasets must have the same number of features; dataset 0 has " +
+                                  std::to_string(V) + " (dimension " + std::to_string(d) + "), dataset " +
+                                  std::to_string(k) + " has " + std::to_string(data[k].n_features()) +
+                                  " (dimension " + std::to_string(data[k].dimension()) + ")");
+}
+
+void check_n_components(Index M, Index V) {
+  if (M < 1 || M >= V)
+    throw std::invalid_argument("n_components must satisfy 1 <= n_components < n_features; got n_components=" +
+                                std::to_string(M) + ", n_features=" + std::to_string(V));
+}
+
+void validate(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& o) {
+  validate_datasets(data);
+  const Index V = data.front().n_features(), d = data.front().dimension();
+  if (D0.rows() != d)
+    throw std::invalid_argument("D0 must have " + std::to_string(d) + " rows (the datasets' dimension); got shape (" +
+                                std::to_string(D0.rows()) + ", " + std::to_string(D0.cols()) + ")");
+  const Index M = D0.cols();
+  check_n_components(M, V);
+  if (M > d)
+    throw std::invalid_argument("n_components must not exceed the datasets' dimension " + std::to_string(d) +
+                                "; got " + std::to_string(M));
+  const double orth = (D0.transpose() * D0 - Matrix::Identity(M, M)).norm();
+  if (!(orth <= 1e-8))
+    throw std::invalid_argument("D0 must have orthonormal columns; ||D0^T D0 - I||_F = " + str(orth));
+  validate_options(o);
+}
+
+void check_given(const Matrix& D0, Index V) {
+  if (D0.rows() != V)
+    throw std::invalid_argument("the given start must have n_features=" + std::to_string(V) + " rows; got shape (" +
+                                std::to_string(D0.rows()) + ", " + std::to_string(D0.cols()) + ")");
+  check_n_components(D0.cols(), V);
+  if (!D0.allFinite()) throw std::invalid_argument("the given start contains NaN or infinite values");
+}
+
+std::vector<Index> iota(Index K) {
+  std::vector<Index> v(static_cast<std::size_t>(K));
+  for (Index k = 0; k < K; ++k) v[static_cast<std::size_t>(k)] = k;
+  return v;
+}
+
+// f(D) and its Riemannian gradient into preallocated storage (G, work: scratch).
+double evaluate(const std::vector<Dataset>& data, const Matrix& D, const FitOptions& o, const std::vector<Index>& all,
+                std::vector<DatasetState>& states, Matrix& grad, Matrix& G, Matrix& work) {
+  refit_datasets(data, D, o.alpha, o.glasso, all.data(), static_cast<Index>(all.size()), states, o.n_threads);
+  double f = 0.0;
+  for (const auto& s : states) f += s.objective;
+  G.setZero();
+  for (const auto& s : states) add_euclidean_gradient(s, G);
+  riemannian_gradient(D, G, grad, work);
+  return f;
+}
+
 // v ← P_D(v) = v − D sym(Dᵀ v): projection onto the tangent space at D (eq. 9 applied to v).
 void project_tangent(const Matrix& D, Matrix& v, Matrix& work) {
   work.noalias() = D.transpose() * v;
@@ -77,8 +123,10 @@ void project_tangent(const Matrix& D, Matrix& v, Matrix& work) {
 double inner(const Matrix& a, const Matrix& b) { return a.cwiseProduct(b).sum(); }
 
 // Fills the result's per-dataset fields from the states at the final D.
-void collect(const std::vector<DatasetState>& states, FitResult& r) {
+void collect(const std::vector<Dataset>& data, const std::vector<DatasetState>& states, FitResult& r) {
   const std::size_t K = states.size();
+  r.representations.clear();
+  for (const auto& d : data) r.representations.push_back(d.representation());
   r.precisions.resize(K);
   r.covariances.resize(K);
   r.noise_variances.resize(static_cast<Index>(K));
@@ -89,42 +137,17 @@ void collect(const std::vector<DatasetState>& states, FitResult& r) {
   }
 }
 
-// Refits ε_k and Λ_k at D for the datasets order[begin..end), in parallel when large enough.
-// Each dataset writes only its own state, so the result does not depend on the thread count.
-void refit_batch(const std::vector<Dataset>& data, const Matrix& D, const std::vector<Index>& order, Index begin,
-                 Index end, const FitOptions& o, int nt, std::vector<DatasetState>& states) {
-  const Index count = end - begin;
-  const bool parallel = nt > 1 && count > 1 && D.rows() * D.cols() * count >= kParallelWork;
-  std::exception_ptr error;
-#ifdef METAGLASSO_HAVE_OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (parallel)
-#endif
-  for (Index i = begin; i < end; ++i) {
-    try {
-      const auto k = static_cast<std::size_t>(order[static_cast<std::size_t>(i)]);
-      update_dataset_state(data[k], D, o.alpha, o.glasso, states[k]);
-    } catch (...) {
-#ifdef METAGLASSO_HAVE_OPENMP
-#pragma omp critical(metaglasso_fit_error)
-#endif
-      if (!error) error = std::current_exception();
-    }
-  }
-  (void)parallel;
-  if (error) std::rethrow_exception(error);
-}
-
 // Adam (Kingma & Ba 2015) on the tangent space: the paper's SGD with adaptive step sizes. One
 // step per mini-batch of datasets; each epoch visits the datasets in a fresh random order.
 FitResult fit_adam(const std::vector<Dataset>& data, const Matrix& D0, const FitOptions& o) {
   const auto K = static_cast<Index>(data.size());
   const Index V = D0.rows(), M = D0.cols();
-  const int nt = resolve_threads(o.n_threads);
   const Index B = (o.batch_size == 0 || o.batch_size >= K) ? K : o.batch_size;
 
   FitResult r;
   Matrix D = D0;
-  Matrix m1 = Matrix::Zero(V, M), v2 = Matrix::Zero(V, M), G(V, M), g(V, M), Z(V, M);
+  Matrix m1 = Matrix::Zero(V, M), v2 = Matrix::Zero(V, M), G(V, M), g(V, M), Z(V, M), work(M, M);
+  PolarRetraction retract;
   std::vector<DatasetState> states(static_cast<std::size_t>(K));
   SplitMix64 rng(o.seed);
   long long t = 0;
@@ -134,21 +157,21 @@ FitResult fit_adam(const std::vector<Dataset>& data, const Matrix& D0, const Fit
     double epoch_loss = 0.0;
     for (Index begin = 0; begin < K; begin += B) {
       const Index end = std::min(begin + B, K);
-      refit_batch(data, D, order, begin, end, o, nt, states);
+      refit_datasets(data, D, o.alpha, o.glasso, order.data() + begin, end - begin, states, o.n_threads);
       G.setZero();
       for (Index i = begin; i < end; ++i) {  // sums in batch order
         const auto& s = states[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
         epoch_loss += s.objective;
         add_euclidean_gradient(s, G);
       }
-      g = riemannian_gradient(D, G);
+      riemannian_gradient(D, G, g, work);
       ++t;
       m1 = o.beta1 * m1 + (1.0 - o.beta1) * g;
       v2 = o.beta2 * v2 + (1.0 - o.beta2) * g.cwiseProduct(g);
       const double c1 = 1.0 - std::pow(o.beta1, static_cast<double>(t));
       const double c2 = 1.0 - std::pow(o.beta2, static_cast<double>(t));
       Z = D.array() - o.learning_rate * ((m1.array() / c1) / ((v2.array() / c2).sqrt() + o.adam_eps));
-      D = polar_retraction(Z);
+      retract(Z, D);
     }
     r.objective_history.push_back(epoch_loss);
     r.n_iter = epoch;
@@ -161,11 +184,10 @@ FitResult fit_adam(const std::vector<Dataset>& data, const Matrix& D0, const Fit
     }
   }
 
-  Matrix grad;
-  r.objective = profile_objective(data, D, o.alpha, o.glasso, states, &grad, o.n_threads);
-  r.gradient_norm = grad.norm();
+  r.objective = evaluate(data, D, o, iota(K), states, g, G, work);
+  r.gradient_norm = g.norm();
   r.components = std::move(D);
-  collect(states, r);
+  collect(data, states, r);
   return r;
 }
 
@@ -213,15 +235,18 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
   const Index V = D0.rows(), M = D0.cols();
   const auto memory = static_cast<std::size_t>(o.lbfgs_memory);
 
+  const std::vector<Index> all = iota(static_cast<Index>(data.size()));
+
   FitResult r;
-  Matrix D = D0, g(V, M), D_trial(V, M), g_trial(V, M), p(V, M), q(V, M), Z(V, M), work(M, M);
-  std::vector<DatasetState> states, trial_states;
+  Matrix D = D0, g(V, M), D_trial(V, M), g_trial(V, M), p(V, M), q(V, M), Z(V, M), work(M, M), G(V, M);
+  PolarRetraction retract;
+  std::vector<DatasetState> states(data.size()), trial_states(data.size());
   std::vector<Pair> pairs;
   pairs.reserve(memory);
   std::vector<double> alphas(memory);
   Pair spare;
 
-  double f = profile_objective(data, D, o.alpha, o.glasso, states, &g, o.n_threads);
+  double f = evaluate(data, D, o, all, states, g, G, work);
   if (!std::isfinite(f)) throw NumericalError("objective is not finite at D0");
   r.objective_history.push_back(f);
   const double g0_norm = g.norm();
@@ -256,7 +281,7 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
     }
 
     // Armijo backtracking along τ ↦ polar(D + τ p) with safeguarded quadratic interpolation.
-    // Trials warm-start the glasso from copies of the accepted states.
+    // Trials warm-start the glasso from the accepted precisions.
     const double slope = inner(g, p);
     const double p_norm = p.norm();
     double tau = steepest ? std::min(1.0, 1.0 / g_norm) : 1.0;
@@ -264,9 +289,10 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
     double f_trial = f;
     for (int trial = 0; trial < kMaxTrials && tau * p_norm > 1e-15; ++trial) {
       Z = D + tau * p;
-      D_trial = polar_retraction(Z);
-      trial_states = states;
-      f_trial = profile_objective(data, D_trial, o.alpha, o.glasso, trial_states, &g_trial, o.n_threads);
+      retract(Z, D_trial);
+      for (std::size_t k = 0; k < states.size(); ++k)  // warm starts of the trial's glassos
+        trial_states[k].glasso.precision = states[k].glasso.precision;
+      f_trial = evaluate(data, D_trial, o, all, trial_states, g_trial, G, work);
       if (std::isfinite(f_trial) && f_trial <= f + kArmijo * tau * slope) {
         accepted = true;
         break;
@@ -337,7 +363,7 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
   r.objective = f;
   r.gradient_norm = g_norm;
   r.components = std::move(D);
-  collect(states, r);
+  collect(data, states, r);
   return r;
 }
 
@@ -347,6 +373,148 @@ FitResult fit(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& 
   validate(data, D0, options);
   const Matrix D = D0;
   return options.solver == Solver::Adam ? fit_adam(data, D, options) : fit_lbfgs(data, D, options);
+}
+
+Start Start::pca(Index m) {
+  Start s;
+  s.method = Method::PCA;
+  s.n_components = m;
+  return s;
+}
+
+Start Start::random(Index m, std::uint64_t seed) {
+  Start s;
+  s.method = Method::Random;
+  s.n_components = m;
+  s.seed = seed;
+  return s;
+}
+
+Start Start::given(Matrix D0) {
+  Start s;
+  s.method = Method::Given;
+  s.n_components = D0.cols();
+  s.components = std::move(D0);
+  return s;
+}
+
+Matrix initial_projection(const std::vector<Dataset>& data, const Start& start, int n_threads) {
+  validate_datasets(data);
+  const Index V = data.front().n_features(), d = data.front().dimension();
+  switch (start.method) {
+    case Start::Method::PCA:
+      check_n_components(start.n_components, V);
+      return pca_initial_projection(data, start.n_components, n_threads);
+    case Start::Method::Random:
+      if (d != V)
+        throw std::invalid_argument("a random start needs datasets in feature coordinates (dimension " +
+                                    std::to_string(d) + " != n_features " + std::to_string(V) + ")");
+      return random_initial_projection(V, start.n_components, start.seed);
+    case Start::Method::Given:
+      break;
+  }
+  if (start.components.rows() != d)
+    throw std::invalid_argument("the given start must have " + std::to_string(d) + " rows; got shape (" +
+                                std::to_string(start.components.rows()) + ", " +
+                                std::to_string(start.components.cols()) + ")");
+  const Index M = start.components.cols();
+  check_n_components(M, V);
+  if (M > d)
+    throw std::invalid_argument("n_components must not exceed the datasets' dimension " + std::to_string(d) +
+                                "; got " + std::to_string(M));
+  if (!start.components.allFinite()) throw std::invalid_argument("the given start contains NaN or infinite values");
+  const Eigen::JacobiSVD<Matrix> svd(start.components);
+  const Vector sv = svd.singularValues();
+  if (!(sv(M - 1) > 1e-12 * sv(0)))
+    throw std::invalid_argument("the given start must have linearly independent columns; singular values " +
+                                str(sv(0)) + " ... " + str(sv(M - 1)));
+  return polar_retraction(start.components);
+}
+
+FitResult fit(const std::vector<Dataset>& data, const Start& start, const FitOptions& options) {
+  validate_options(options);
+  return fit(data, initial_projection(data, start, options.n_threads), options);
+}
+
+namespace {
+
+Index total_samples(const DataList& Xs) {
+  Index total = 0;
+  for (const auto& X : Xs) total += X.cols();
+  return total;
+}
+
+std::vector<Dataset> make_datasets(const DataList& Xs, bool assume_centered, Representation representation,
+                                   int n_threads) {
+  std::vector<Dataset> data;
+  data.reserve(Xs.size());
+  for (const auto& X : Xs) data.push_back(Dataset::from_data(X, assume_centered, representation, n_threads));
+  return data;
+}
+
+}  // namespace
+
+FitResult fit_data(const DataList& Xs, const Start& start, const FitOptions& options, const DataOptions& data_options) {
+  validate_data(Xs);
+  validate_options(options);
+  const Index V = Xs.front().rows(), M = start.size();
+  check_n_components(M, V);
+  if (start.method == Start::Method::Given) check_given(start.components, V);
+  const Index total = total_samples(Xs);
+  bool all_data = true;
+  for (const auto& X : Xs)
+    all_data = all_data && (data_options.representation == Representation::Data ||
+                            (data_options.representation == Representation::Auto && X.cols() <= V));
+  if (data_options.compress && options.solver == Solver::LBFGS && all_data && total < V) {
+    const DataSpan span(Xs, data_options.assume_centered, data_options.rank_tolerance, options.n_threads);
+    if (M < span.rank()) {
+      Matrix E0;
+      switch (start.method) {
+        case Start::Method::PCA:
+          E0 = span.pca_start(Xs, M, options.n_threads);
+          break;
+        case Start::Method::Random:
+          E0 = span.project_start(Xs, random_initial_projection(V, M, start.seed), options.n_threads);
+          break;
+        case Start::Method::Given:
+          E0 = span.project_start(Xs, start.components, options.n_threads);
+          break;
+      }
+      FitResult r = fit(span.datasets(), E0, options);
+      // D = B E, re-orthonormalised (B is orthonormal to rounding; the polar factor makes DᵀD = I
+      // to working precision).
+      r.components = polar_retraction(span.to_features(Xs, r.components, options.n_threads));
+      r.compression_rank = span.rank();
+      return r;
+    }
+  }
+  const std::vector<Dataset> data = make_datasets(Xs, data_options.assume_centered, data_options.representation,
+                                                  options.n_threads);
+  return fit(data, start, options);
+}
+
+FitResult fit_covariances(const DataList& covariances, const std::vector<Index>& n_samples, const Start& start,
+                          const FitOptions& options) {
+  if (covariances.size() != n_samples.size())
+    throw std::invalid_argument("n_samples must have one entry per covariance; got " +
+                                std::to_string(n_samples.size()) + " for " + std::to_string(covariances.size()) +
+                                " covariances");
+  validate_options(options);
+  std::vector<Dataset> data;
+  data.reserve(covariances.size());
+  for (std::size_t k = 0; k < covariances.size(); ++k) data.push_back(Dataset::from_covariance(covariances[k], n_samples[k]));
+  return fit(data, start, options);
+}
+
+Matrix pca_initial_projection_data(const DataList& Xs, Index m, bool assume_centered, bool compress, int n_threads) {
+  validate_data(Xs);
+  const Index V = Xs.front().rows();
+  check_n_components(m, V);
+  if (compress && total_samples(Xs) < V) {
+    const DataSpan span(Xs, assume_centered, 1e-12, n_threads);
+    if (m < span.rank()) return polar_retraction(span.to_features(Xs, span.pca_start(Xs, m, n_threads), n_threads));
+  }
+  return pca_initial_projection(make_datasets(Xs, assume_centered, Representation::Auto, n_threads), m, n_threads);
 }
 
 }  // namespace metaglasso

@@ -168,12 +168,12 @@ LanczosResult lanczos_top_eigenvectors(const SymmetricOperator& op, Index n, Ind
 
 Matrix pca_initial_projection(const std::vector<Dataset>& data, Index m, int n_threads) {
   if (data.empty()) throw std::invalid_argument("pca_initial_projection: data must contain at least one dataset");
-  const Index n = data.front().n_features();
+  const Index n = data.front().dimension();
   for (std::size_t k = 0; k < data.size(); ++k)
-    if (data[k].n_features() != n)
+    if (data[k].dimension() != n || data[k].n_features() != data.front().n_features())
       throw std::invalid_argument("all datasets must have the same number of features; dataset 0 has " +
                                   std::to_string(n) + ", dataset " + std::to_string(k) + " has " +
-                                  std::to_string(data[k].n_features()));
+                                  std::to_string(data[k].dimension()));
   if (m < 1 || m >= n)
     throw std::invalid_argument("n_components must satisfy 1 <= n_components < n_features; got n_components=" +
                                 std::to_string(m) + ", n_features=" + std::to_string(n));
@@ -181,10 +181,13 @@ Matrix pca_initial_projection(const std::vector<Dataset>& data, Index m, int n_t
   // y = Σ_k S_k x. Each product goes to its own column and the columns are summed in dataset
   // order, so the result does not depend on the number of threads.
   const auto K = static_cast<Index>(data.size());
+  // One operator application costs about Σ_k size(stored matrix) multiply-adds (twice that for a
+  // factor). Lanczos applies it a few hundred times with serial orthogonalisation in between, so
+  // only applications of several milliseconds are worth a parallel region.
   Index work = 0;
   for (const auto& d : data) work += d.matrix().size();
   const int nt = resolve_threads(n_threads);
-  const bool parallel = nt > 1 && K > 1 && work >= 200000;
+  const bool parallel = nt > 1 && K > 1 && work >= 20000000;
   Matrix parts(n, K);
   auto op = [&](const Eigen::Ref<const Vector>& x, Eigen::Ref<Vector> y) {
     std::exception_ptr error;
@@ -210,13 +213,19 @@ Matrix pca_initial_projection(const std::vector<Dataset>& data, Index m, int n_t
   // Any orthonormal D is a valid start, so a Lanczos run that is not fully converged after the
   // restart budget is still used.
   Matrix D = lanczos_top_eigenvectors(op, n, m, 1e-10, 100).vectors;
-  // Sign convention: the entry of largest magnitude of each column is positive.
-  for (Index j = 0; j < m; ++j) {
-    Index i = 0;
-    D.col(j).cwiseAbs().maxCoeff(&i);
-    if (D(i, j) < 0) D.col(j) *= -1.0;
-  }
+  fix_column_signs(D, D);
   return D;
+}
+
+void fix_column_signs(const Eigen::Ref<const Matrix>& reference, Eigen::Ref<Matrix> D) {
+  if (reference.cols() != D.cols())
+    throw std::invalid_argument("fix_column_signs: reference has " + std::to_string(reference.cols()) +
+                                " columns, D has " + std::to_string(D.cols()));
+  for (Index j = 0; j < D.cols(); ++j) {
+    Index i = 0;
+    reference.col(j).cwiseAbs().maxCoeff(&i);
+    if (reference(i, j) < 0) D.col(j) *= -1.0;
+  }
 }
 
 }  // namespace metaglasso

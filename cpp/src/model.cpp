@@ -7,7 +7,15 @@
 #include <exception>
 #include <string>
 
+#include "kernels.hpp"
+
 namespace metaglasso {
+
+namespace {
+// Refits run in parallel over datasets from this d · M · (datasets) size on (the glasso of each
+// dataset is part of the work, so the threshold is lower than for a single product).
+constexpr Index kParallelRefitWork = 20000;
+}  // namespace
 
 double noise_variance(double trace_S, const Eigen::Ref<const Matrix>& DtSD, Index n_features) {
   const Index M = DtSD.rows();
@@ -36,8 +44,8 @@ double dataset_objective(double trace_S, const Eigen::Ref<const Matrix>& DtSD,
 }
 
 void update_dataset_state(const Dataset& data, const Eigen::Ref<const Matrix>& D, double rho,
-                          const GlassoOptions& glasso_options, DatasetState& state) {
-  data.project(D, state.SD, state.DtSD);
+                          const GlassoOptions& glasso_options, DatasetState& state, int n_threads) {
+  data.project(D, state.SD, state.DtSD, state.work, n_threads);
   state.noise = noise_variance(data.trace(), state.DtSD, data.n_features());
   const Index M = D.cols();
   const bool warm = state.glasso.precision.rows() == M && state.glasso.precision.cols() == M;
@@ -46,63 +54,93 @@ void update_dataset_state(const Dataset& data, const Eigen::Ref<const Matrix>& D
                                       data.n_features(), rho, glasso_options.penalize_diagonal);
 }
 
+void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, double rho,
+                    const GlassoOptions& glasso_options, const Index* ks, Index count,
+                    std::vector<DatasetState>& states, int n_threads) {
+  if (states.size() != data.size()) states.resize(data.size());
+  const int nt = resolve_threads(n_threads);
+  // Parallel over datasets (serial products) when every thread gets a dataset and the refits are
+  // not trivially small; otherwise one dataset after the other with threaded products.
+  const bool outer = nt > 1 && count > 1 && count >= nt && D.rows() * D.cols() * count >= kParallelRefitWork;
+  std::exception_ptr error;
+  auto refit = [&](Index i, int threads) {
+    try {
+      const auto k = static_cast<std::size_t>(ks[i]);
+      update_dataset_state(data[k], D, rho, glasso_options, states[k], threads);
+    } catch (...) {
+#ifdef METAGLASSO_HAVE_OPENMP
+#pragma omp critical(metaglasso_refit_error)
+#endif
+      if (!error) error = std::current_exception();
+    }
+  };
+  if (outer) {
+#ifdef METAGLASSO_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#endif
+    for (Index i = 0; i < count; ++i) refit(i, 1);
+  } else {
+    for (Index i = 0; i < count && !error; ++i) refit(i, nt);
+  }
+  if (error) std::rethrow_exception(error);
+}
+
 void add_euclidean_gradient(const DatasetState& state, Eigen::Ref<Matrix> G) {
   G.noalias() += 2.0 * state.SD * state.glasso.precision;
   G -= (2.0 / state.noise) * state.SD;
 }
 
 Matrix riemannian_gradient(const Eigen::Ref<const Matrix>& D, const Eigen::Ref<const Matrix>& G) {
-  const Matrix DtG = D.transpose() * G;
-  Matrix R = G;
-  R.noalias() -= 0.5 * D * (DtG + DtG.transpose());
+  Matrix R, work;
+  riemannian_gradient(D, G, R, work);
   return R;
 }
 
+void riemannian_gradient(const Eigen::Ref<const Matrix>& D, const Eigen::Ref<const Matrix>& G, Matrix& R,
+                         Matrix& work) {
+  work.resize(D.cols(), D.cols());
+  work.noalias() = D.transpose() * G;
+  detail::symmetrize_average(work);
+  R = G;
+  R.noalias() -= D * work;
+}
+
 Matrix polar_retraction(const Eigen::Ref<const Matrix>& Z) {
+  Matrix out;
+  PolarRetraction()(Z, out);
+  return out;
+}
+
+void PolarRetraction::operator()(const Eigen::Ref<const Matrix>& Z, Matrix& out) {
   const Index V = Z.rows(), M = Z.cols();
   if (M > V) throw std::invalid_argument("polar_retraction needs rows >= cols");
   if (!Z.allFinite()) throw NumericalError("polar_retraction: non-finite input");
-  Eigen::HouseholderQR<Matrix> qr(Z);
-  const Matrix R = qr.matrixQR().topRows(M).triangularView<Eigen::Upper>();
-  Eigen::JacobiSVD<Matrix> svd(R, Eigen::ComputeFullU | Eigen::ComputeFullV);
-  if (svd.singularValues()(M - 1) <= 1e-14 * svd.singularValues()(0))
+  qr_.compute(Z);
+  R_ = qr_.matrixQR().topRows(M).triangularView<Eigen::Upper>();
+  svd_.compute(R_, Eigen::ComputeFullU | Eigen::ComputeFullV);
+  if (svd_.singularValues()(M - 1) <= 1e-14 * svd_.singularValues()(0))
     throw NumericalError("polar_retraction: the matrix is rank deficient");
-  Matrix UVt = svd.matrixU() * svd.matrixV().transpose();
-  Matrix out = Matrix::Zero(V, M);
-  out.topRows(M) = UVt;
-  return qr.householderQ() * out;
+  UVt_.resize(M, M);
+  UVt_.noalias() = svd_.matrixU() * svd_.matrixV().transpose();
+  out.setZero(V, M);
+  out.topRows(M) = UVt_;
+  work_.resize(M);
+  qr_.householderQ().applyThisOnTheLeft(out, work_);
 }
 
 double profile_objective(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, double rho,
                          const GlassoOptions& glasso_options, std::vector<DatasetState>& states,
                          Matrix* riemannian_grad, int n_threads) {
   const auto K = static_cast<Index>(data.size());
-  states.resize(data.size());
-  const int nt = resolve_threads(n_threads);
-  const bool parallel = nt > 1 && K > 1 && D.rows() * D.cols() * K >= 20000;
-  std::exception_ptr error;
-#ifdef METAGLASSO_HAVE_OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (parallel)
-#endif
-  for (Index k = 0; k < K; ++k) {
-    try {
-      update_dataset_state(data[static_cast<std::size_t>(k)], D, rho, glasso_options,
-                           states[static_cast<std::size_t>(k)]);
-    } catch (...) {
-#ifdef METAGLASSO_HAVE_OPENMP
-#pragma omp critical(metaglasso_error)
-#endif
-      if (!error) error = std::current_exception();
-    }
-  }
-  (void)parallel;
-  if (error) std::rethrow_exception(error);
+  std::vector<Index> all(data.size());
+  for (Index k = 0; k < K; ++k) all[static_cast<std::size_t>(k)] = k;
+  refit_datasets(data, D, rho, glasso_options, all.data(), K, states, n_threads);
   double f = 0.0;
   for (const auto& s : states) f += s.objective;
   if (riemannian_grad != nullptr) {
-    Matrix G = Matrix::Zero(D.rows(), D.cols());
+    Matrix G = Matrix::Zero(D.rows(), D.cols()), work;
     for (const auto& s : states) add_euclidean_gradient(s, G);
-    *riemannian_grad = riemannian_gradient(D, G);
+    riemannian_gradient(D, G, *riemannian_grad, work);
   }
   return f;
 }

@@ -20,6 +20,7 @@ from metaglasso.exceptions import ConvergenceWarning
 __all__ = ["MetaGraphicalLasso", "partial_correlations"]
 
 _SOLVERS = ("lbfgs", "adam")
+_REPRESENTATIONS = ("auto", "data", "covariance")
 _DEFAULT_MAX_ITER = {"lbfgs": 500, "adam": 5000}
 
 
@@ -79,6 +80,20 @@ class MetaGraphicalLasso:
         Datasets per Adam step (shuffled every epoch); None uses all datasets.
     penalize_diagonal : bool, default=False
         Penalise the diagonal of Λ_k too (default: off-diagonal entries only, as scikit-learn).
+    representation : {"auto", "data", "covariance"}, default="auto"
+        How each dataset's covariance S_k is held. ``"data"``: the centred data as a Gram factor
+        (S_k = F_k F_kᵀ, F_k of shape (V, N_k); no V × V matrix is formed); ``"covariance"``: S_k
+        itself (V × V); ``"auto"``: data when N_k <= V, covariance otherwise — the cheaper of the
+        two products per iteration and never more memory than the data. The result does not
+        depend on this choice (to rounding).
+    compress : bool, default=True
+        With ``solver="lbfgs"``, when ΣN_k < V and every dataset is held as data, solve in the
+        r <= ΣN_k dimensional span of the centred data and map D back: the same iterates as the
+        V-dimensional fit (to rounding) at O(r M ΣN) instead of O(V M ΣN) per iteration, after one
+        O(V ΣN²) pass over the data. A random or given ``init`` is first projected into the span
+        and re-orthonormalised (the PCA start already lies in it). Adam is never compressed: its
+        element-wise step scaling is not invariant under the change of coordinates, so in the span
+        it would be a different algorithm from the paper's. See ``compression_rank_``.
     assume_centered : bool, default=False
         If True the data are not centred (each dataset's mean is taken as zero).
     random_state : int, numpy Generator or None, default=None
@@ -101,8 +116,9 @@ class MetaGraphicalLasso:
         ε_k.
     partial_correlations_ : ndarray of shape (n_datasets, n_components, n_components)
         -Λ_ij / sqrt(Λ_ii Λ_jj), ones on the diagonal.
-    means_ : ndarray of shape (n_datasets, n_features)
-        Per-dataset means used for centring (zeros when ``assume_centered``).
+    means_ : ndarray of shape (n_datasets, n_features) or None
+        Per-dataset means used for centring (zeros when ``assume_centered``; None after
+        :meth:`fit_covariances`).
     objective_ : float
         E at the returned D.
     objective_history_ : ndarray
@@ -110,6 +126,12 @@ class MetaGraphicalLasso:
         over each epoch.
     n_iter_ : int
         Iterations (lbfgs) or epochs (adam) run.
+    compression_rank_ : int or None
+        r, the dimension of the data span the fit ran in (see ``compress``); None when the fit ran
+        in the V features.
+    representations_ : list of str
+        How the solver held each S_k: ``"data"`` (a Gram factor) or ``"covariance"``; in span
+        coordinates when ``compression_rank_`` is set.
     converged_ : bool
         Whether the tolerance was met (a ConvergenceWarning is issued otherwise).
     n_features_in_ : int
@@ -145,6 +167,8 @@ class MetaGraphicalLasso:
         learning_rate=1e-3,
         batch_size=None,
         penalize_diagonal=False,
+        representation="auto",
+        compress=True,
         assume_centered=False,
         random_state=None,
         n_threads=None,
@@ -159,6 +183,8 @@ class MetaGraphicalLasso:
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.penalize_diagonal = penalize_diagonal
+        self.representation = representation
+        self.compress = compress
         self.assume_centered = assume_centered
         self.random_state = random_state
         self.n_threads = n_threads
@@ -167,7 +193,8 @@ class MetaGraphicalLasso:
     # scikit-learn compatible parameter access without depending on scikit-learn.
     _param_names = (
         "n_components", "alpha", "solver", "init", "max_iter", "tol", "learning_rate",
-        "batch_size", "penalize_diagonal", "assume_centered", "random_state", "n_threads", "verbose",
+        "batch_size", "penalize_diagonal", "representation", "compress", "assume_centered", "random_state",
+        "n_threads", "verbose",
     )
 
     def get_params(self, deep=True):
@@ -205,6 +232,10 @@ class MetaGraphicalLasso:
         lr = check_nonnegative(self.learning_rate, "learning_rate")
         if lr == 0:
             raise ValueError(f"learning_rate must be > 0; got {self.learning_rate!r}")
+        if not isinstance(self.representation, str) or self.representation not in _REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {_REPRESENTATIONS}; got {self.representation!r}")
+        if not isinstance(self.compress, (bool, np.bool_)):
+            raise ValueError(f"compress must be True or False; got {self.compress!r}")
         return dict(
             m=m,
             alpha=check_nonnegative(self.alpha, "alpha"),
@@ -216,13 +247,12 @@ class MetaGraphicalLasso:
             n_threads=check_n_threads(self.n_threads),
         )
 
-    def _initial_projection(self, arrays, n_features, p):
+    def _start(self, n_features, p):
+        """The start of D as the core's (init, components) pair."""
         init = self.init
         if isinstance(init, str):
-            if init == "pca":
-                return _core.pca_initial_projection(arrays, p["m"], bool(self.assume_centered), p["n_threads"])
-            if init == "random":
-                return _core.random_initial_projection(n_features, p["m"], p["seed"])
+            if init in ("pca", "random"):
+                return init, None
             raise ValueError(f"init must be 'pca', 'random' or an array; got {init!r}")
         init = np.asarray(init, dtype=np.float64)
         if init.shape != (p["m"], n_features):
@@ -233,7 +263,15 @@ class MetaGraphicalLasso:
             raise ValueError("init contains NaN or infinite values")
         if np.linalg.matrix_rank(init) < p["m"]:
             raise ValueError("init must have linearly independent rows")
-        return _core.polar_retraction(init.T)
+        return "given", np.ascontiguousarray(init.T)
+
+    def _core_options(self, p):
+        return dict(
+            init=p["init"], components=p["components"], n_components=p["m"], solver=self.solver,
+            max_iter=p["max_iter"], tol=p["tol"], learning_rate=p["learning_rate"], batch_size=p["batch_size"],
+            seed=p["seed"], glasso_tol=self._glasso_tol, glasso_max_iter=self._glasso_max_iter,
+            penalize_diagonal=bool(self.penalize_diagonal), n_threads=p["n_threads"],
+        )
 
     def fit(self, Xs, y=None):
         """Fit the model to K datasets.
@@ -242,7 +280,8 @@ class MetaGraphicalLasso:
         ----------
         Xs : sequence of K array-likes, each of shape (n_samples_k, n_features)
             The datasets (NumPy arrays or pandas DataFrames with the same columns). A 3-D array
-            of shape (K, n_samples, n_features) is accepted too. Not modified.
+            of shape (K, n_samples, n_features) is accepted too. Not modified, and read in place
+            when C-contiguous float64.
         y : ignored
 
         Returns
@@ -252,14 +291,52 @@ class MetaGraphicalLasso:
         arrays, names = check_datasets(Xs)
         n_features = arrays[0].shape[1]
         p = self._validated_params(n_features)
-        D0 = self._initial_projection(arrays, n_features, p)
+        p["init"], p["components"] = self._start(n_features, p)
         res = _core.fit(
-            arrays, D0, p["alpha"], solver=self.solver, max_iter=p["max_iter"], tol=p["tol"],
-            learning_rate=p["learning_rate"], batch_size=p["batch_size"], seed=p["seed"],
-            assume_centered=bool(self.assume_centered), glasso_tol=self._glasso_tol,
-            glasso_max_iter=self._glasso_max_iter, penalize_diagonal=bool(self.penalize_diagonal),
-            n_threads=p["n_threads"],
+            arrays, p["alpha"], assume_centered=bool(self.assume_centered), representation=self.representation,
+            compress=bool(self.compress), **self._core_options(p),
         )
+        self.n_samples_ = np.array([a.shape[0] for a in arrays])
+        self.means_ = (np.zeros((len(arrays), n_features)) if self.assume_centered
+                       else np.stack([a.mean(axis=0) for a in arrays]))
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self._set_result(res, n_features, p)
+
+    def fit_covariances(self, covariances, n_samples):
+        """Fit the model to K covariance matrices instead of data.
+
+        The fit depends on the data only through S_k, so this gives the same model as :meth:`fit` on
+        data whose centred covariances (divided by N_k) are ``covariances`` — without the data.
+        Each S_k is held as given (``representation`` and ``compress`` do not apply).
+
+        Parameters
+        ----------
+        covariances : array-like of shape (K, n_features, n_features) or sequence of K such matrices
+            Symmetric positive semi-definite covariances S_k (divided by N_k, as
+            ``np.cov(X, rowvar=False, bias=True)``). Not modified.
+        n_samples : int or sequence of K ints
+            N_k, the number of samples behind each S_k (>= 1); used by ``n_samples_`` and BIC.
+
+        Returns
+        -------
+        self
+        """
+        mats = _check_covariances(covariances)
+        K, n_features = len(mats), mats[0].shape[0]
+        counts = _check_n_samples(n_samples, K)
+        p = self._validated_params(n_features)
+        p["init"], p["components"] = self._start(n_features, p)
+        res = _core.fit_covariances(mats, [int(n) for n in counts], p["alpha"], **self._core_options(p))
+        self.n_samples_ = counts
+        self.means_ = None
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self._set_result(res, n_features, p)
+
+    def _set_result(self, res, n_features, p):
         self.components_ = np.ascontiguousarray(res["components"].T)
         self.precisions_ = np.stack(res["precisions"])
         self.covariances_ = np.stack(res["covariances"])
@@ -270,25 +347,21 @@ class MetaGraphicalLasso:
         self.n_iter_ = int(res["n_iter"])
         self.converged_ = bool(res["converged"])
         self.gradient_norm_ = float(res["gradient_norm"])
-        self.n_samples_ = np.array([a.shape[0] for a in arrays])
-        self.means_ = (np.zeros((len(arrays), n_features)) if self.assume_centered
-                       else np.stack([a.mean(axis=0) for a in arrays]))
+        self.representations_ = list(res["representations"])
+        self.compression_rank_ = int(res["compression_rank"]) or None
         self.n_features_in_ = n_features
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
         if not self.converged_:
             warnings.warn(
                 f"MetaGraphicalLasso ({self.solver}) did not converge in {self.n_iter_} iterations "
                 f"(tol={p['tol']:g}, gradient norm {self.gradient_norm_:.3g}); increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         if self.verbose:
+            rank = "" if self.compression_rank_ is None else f" compression_rank={self.compression_rank_}"
             print(
                 f"MetaGraphicalLasso: solver={self.solver} n_iter={self.n_iter_} "
-                f"objective={self.objective_:.10g} converged={self.converged_}"
+                f"objective={self.objective_:.10g} converged={self.converged_}{rank}"
             )
         return self
 
@@ -323,6 +396,8 @@ class MetaGraphicalLasso:
             centre = 0.0
         elif dataset is None:
             centre = X.mean(axis=0)
+        elif self.means_ is None:
+            raise ValueError(f"dataset={dataset!r} needs the training means; this model was fitted on covariances")
         else:
             centre = self.means_[self._check_dataset_index(dataset)]
         return (X - centre) @ self.components_.T
@@ -334,7 +409,8 @@ class MetaGraphicalLasso:
         return int(k)
 
     def _neg2_loglik_terms(self, Xs):
-        """Per dataset: N_k and N_k·(tr(Φ_k⁻¹ S_k) − log|Φ_k⁻¹| + V log 2π), S_k centred at means_."""
+        """Per dataset: N_k and N_k·(tr(Φ_k⁻¹ S_k) − log|Φ_k⁻¹| + V log 2π), S_k centred at means_
+        (at each dataset's own mean after fit_covariances)."""
         self._check_fitted()
         arrays, _ = check_datasets(Xs)
         K = self.precisions_.shape[0]
@@ -346,7 +422,7 @@ class MetaGraphicalLasso:
         for k, X in enumerate(arrays):
             if X.shape[1] != V:
                 raise ValueError(f"Xs[{k}] has {X.shape[1]} features; the model was fitted with {V}")
-            Xc = X - self.means_[k]
+            Xc = X - (X.mean(axis=0) if self.means_ is None else self.means_[k])
             n = X.shape[0]
             P = Xc @ D
             A = P.T @ P / n
@@ -403,6 +479,75 @@ class MetaGraphicalLasso:
         terms = self._neg2_loglik_terms(Xs)
         n = sum(n for n, _ in terms)
         return float(sum(t for _, t in terms) + self.n_parameters() * np.log(n))
+
+
+def _check_covariances(covariances, name="covariances"):
+    """Validate K covariance matrices: square, same size, finite, symmetric, positive semi-definite
+    as far as cheap necessary conditions tell (non-negative diagonal, |S_ij| <= sqrt(S_ii S_jj)).
+
+    Returns a list of C-contiguous float64 (V, V) arrays (the inputs themselves when possible).
+    """
+    if isinstance(covariances, np.ndarray):
+        if covariances.ndim != 3:
+            raise ValueError(
+                f"{name} must be a 3-D array (K, n_features, n_features) or a sequence of 2-D arrays; "
+                f"got an array with ndim={covariances.ndim}"
+            )
+        covariances = list(covariances)
+    elif isinstance(covariances, (str, bytes)) or not hasattr(covariances, "__len__"):
+        raise ValueError(f"{name} must be a sequence of 2-D arrays; got {type(covariances).__name__}")
+    if len(covariances) == 0:
+        raise ValueError(f"{name} must contain at least one matrix; got an empty sequence")
+    mats = []
+    for k, S in enumerate(covariances):
+        label = f"{name}[{k}]"
+        try:
+            arr = np.asarray(S)
+        except Exception as exc:  # ragged nested lists
+            raise ValueError(f"{label} could not be converted to an array: {exc}") from None
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise ValueError(f"{label} must be numeric; got dtype {arr.dtype}")
+        if np.iscomplexobj(arr):
+            raise ValueError(f"{label} must be real; got dtype {arr.dtype}")
+        if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 2:
+            raise ValueError(f"{label} must be a square 2-D array with at least 2 rows; got shape {arr.shape}")
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+        if k > 0 and arr.shape != mats[0].shape:
+            raise ValueError(f"{label} has shape {arr.shape}; expected {mats[0].shape} as in {name}[0]")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{label} contains NaN or infinite values")
+        scale = float(np.max(np.abs(arr)))
+        asym = float(np.max(np.abs(arr - arr.T)))
+        if asym > 1e-10 * scale:
+            raise ValueError(f"{label} must be symmetric; got max |S - S.T| = {asym:.3e} (max |S| = {scale:.3e})")
+        diag = np.diag(arr)
+        if np.any(diag < 0):
+            i = int(np.argmin(diag))
+            raise ValueError(f"{label} must be positive semi-definite; got a negative diagonal entry {float(diag[i])!r} at {i}")
+        sd = np.sqrt(diag)
+        excess = np.abs(arr) - np.outer(sd, sd) * (1 + 1e-8) - 1e-12 * scale
+        if np.any(excess > 0):
+            i, j = np.unravel_index(int(np.argmax(excess)), excess.shape)
+            raise ValueError(
+                f"{label} must be positive semi-definite; got |S[{i}, {j}]| = {abs(arr[i, j]):.6g} > "
+                f"sqrt(S[{i}, {i}] S[{j}, {j}]) = {sd[i] * sd[j]:.6g}"
+            )
+        mats.append(arr)
+    return mats
+
+
+def _check_n_samples(n_samples, K, name="n_samples"):
+    """N_k per dataset: an int >= 1 (the same for all) or K ints >= 1."""
+    if isinstance(n_samples, numbers.Integral) and not isinstance(n_samples, bool):
+        values = [n_samples] * K
+    else:
+        values = list(np.atleast_1d(np.asarray(n_samples, dtype=object)))
+        if len(values) != K:
+            raise ValueError(f"{name} must be an int or hold one value per covariance ({K}); got {len(values)}")
+    for k, n in enumerate(values):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"{name}[{k}] must be an integer >= 1; got {n!r}")
+    return np.array([int(n) for n in values])
 
 
 _defaults = MetaGraphicalLasso().get_params()

@@ -32,6 +32,24 @@ std::vector<mg::Dataset> make_datasets(const std::vector<CArray>& Xs, bool assum
   return data;
 }
 
+// The arrays as (V, N_k) matrices read in place (covariances: (V, V), symmetric, so the transposed
+// view is the matrix itself).
+mg::DataList as_data_list(const std::vector<CArray>& Xs) {
+  mg::DataList list;
+  list.reserve(Xs.size());
+  for (const auto& X : Xs) list.emplace_back(as_features_by_samples(X));
+  return list;
+}
+
+mg::Start make_start(const std::string& init, const std::optional<mg::Matrix>& components, mg::Index n_components,
+                     std::uint64_t seed) {
+  if (init == "pca") return mg::Start::pca(n_components);
+  if (init == "random") return mg::Start::random(n_components, seed);
+  if (init != "given") throw std::invalid_argument("init must be 'pca', 'random' or 'given'; got '" + init + "'");
+  if (!components) throw std::invalid_argument("init='given' needs components");
+  return mg::Start::given(*components);
+}
+
 mg::GlassoOptions glasso_options(double tol, int max_iter, bool penalize_diagonal) {
   mg::GlassoOptions o;
   o.tol = tol;
@@ -50,6 +68,23 @@ py::dict glasso_dict(const mg::GlassoResult& r) {
   return d;
 }
 
+mg::FitOptions fit_options(double alpha, const std::string& solver, int max_iter, double tol, double learning_rate,
+                           mg::Index batch_size, std::uint64_t seed, const mg::GlassoOptions& glasso, int n_threads) {
+  mg::FitOptions o;
+  o.alpha = alpha;
+  if (solver == "adam") o.solver = mg::Solver::Adam;
+  else if (solver == "lbfgs") o.solver = mg::Solver::LBFGS;
+  else throw std::invalid_argument("solver must be 'adam' or 'lbfgs'; got '" + solver + "'");
+  o.max_iter = max_iter;
+  o.tol = tol;
+  o.learning_rate = learning_rate;
+  o.batch_size = batch_size;
+  o.seed = seed;
+  o.n_threads = n_threads;
+  o.glasso = glasso;
+  return o;
+}
+
 py::dict fit_dict(const mg::FitResult& r) {
   py::dict d;
   d["components"] = r.components;
@@ -61,6 +96,10 @@ py::dict fit_dict(const mg::FitResult& r) {
   d["gradient_norm"] = r.gradient_norm;
   d["n_iter"] = r.n_iter;
   d["converged"] = r.converged;
+  py::list representations;
+  for (const auto rep : r.representations) representations.append(mg::representation_name(rep));
+  d["representations"] = representations;
+  d["compression_rank"] = r.compression_rank;
   return d;
 }
 
@@ -93,7 +132,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("penalize_diagonal") = false, "tr(S P) - log|P| + alpha * ||P||_1 for a (p, p) precision P.");
 
   m.def("polar_retraction", &mg::polar_retraction, py::arg("Z"), "Polar factor P Q^T of a (V, M) matrix Z = P S Q^T.");
-  m.def("riemannian_gradient", &mg::riemannian_gradient, py::arg("D"), py::arg("G"),
+  m.def("riemannian_gradient",
+        static_cast<mg::Matrix (*)(const Eigen::Ref<const mg::Matrix>&, const Eigen::Ref<const mg::Matrix>&)>(
+            &mg::riemannian_gradient),
+        py::arg("D"), py::arg("G"),
         "Projection G - D sym(D^T G) of a (V, M) Euclidean gradient onto the tangent space at D.");
   m.def("random_initial_projection", &mg::random_initial_projection, py::arg("n_features"),
         py::arg("n_components"), py::arg("seed"), "Polar factor of a seeded uniform (V, M) matrix.");
@@ -109,16 +151,18 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "pca_initial_projection",
-      [](const std::vector<CArray>& Xs, mg::Index n_components, bool assume_centered, int n_threads) {
+      [](const std::vector<CArray>& Xs, mg::Index n_components, bool assume_centered, int n_threads, bool compress) {
         mg::Matrix D;
         {
           py::gil_scoped_release release;
-          D = mg::pca_initial_projection(make_datasets(Xs, assume_centered), n_components, n_threads);
+          D = mg::pca_initial_projection_data(as_data_list(Xs), n_components, assume_centered, compress, n_threads);
         }
         return D;
       },
       py::arg("Xs"), py::arg("n_components"), py::arg("assume_centered") = false, py::arg("n_threads") = 0,
-      "Top-M eigenvectors (V, M) of the summed covariances of datasets given as (N_k, V) arrays.");
+      py::arg("compress") = false,
+      "Top-M eigenvectors (V, M) of the summed covariances of datasets given as (N_k, V) arrays: Lanczos on "
+      "the data operator, or with compress (and sum N_k < V) Lanczos in the span of the data after one Gram pass.");
 
   m.def(
       "profile_objective",
@@ -141,31 +185,53 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "fit",
-      [](const std::vector<CArray>& Xs, const mg::Matrix& D0, double alpha, const std::string& solver, int max_iter,
-         double tol, double learning_rate, mg::Index batch_size, std::uint64_t seed, bool assume_centered,
-         double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads) {
-        mg::FitOptions o;
-        o.alpha = alpha;
-        if (solver == "adam") o.solver = mg::Solver::Adam;
-        else if (solver == "lbfgs") o.solver = mg::Solver::LBFGS;
-        else throw std::invalid_argument("solver must be 'adam' or 'lbfgs'; got '" + solver + "'");
-        o.max_iter = max_iter;
-        o.tol = tol;
-        o.learning_rate = learning_rate;
-        o.batch_size = batch_size;
-        o.seed = seed;
-        o.n_threads = n_threads;
-        o.glasso = glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal);
+      [](const std::vector<CArray>& Xs, double alpha, const std::string& init, std::optional<mg::Matrix> components,
+         mg::Index n_components, const std::string& solver, int max_iter, double tol, double learning_rate,
+         mg::Index batch_size, std::uint64_t seed, bool assume_centered, const std::string& representation,
+         bool compress, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads) {
+        const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
+                                             glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads);
+        const mg::Start start = make_start(init, components, n_components, seed);
+        mg::DataOptions data_options;
+        data_options.assume_centered = assume_centered;
+        data_options.representation = mg::parse_representation(representation);
+        data_options.compress = compress;
         mg::FitResult r;
         {
           py::gil_scoped_release release;
-          r = mg::fit(make_datasets(Xs, assume_centered), D0, o);
+          r = mg::fit_data(as_data_list(Xs), start, o, data_options);
         }
         return fit_dict(r);
       },
-      py::arg("Xs"), py::arg("D0"), py::arg("alpha"), py::arg("solver") = "lbfgs", py::arg("max_iter") = 500,
-      py::arg("tol") = 1e-8, py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0,
-      py::arg("assume_centered") = false, py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000,
+      py::arg("Xs"), py::arg("alpha"), py::arg("init") = "pca", py::arg("components") = py::none(),
+      py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 500, py::arg("tol") = 1e-8,
+      py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0,
+      py::arg("assume_centered") = false, py::arg("representation") = "auto", py::arg("compress") = true,
+      py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = false,
+      py::arg("n_threads") = 0,
+      "Fit MGLASSO to datasets given as (N_k, V) arrays from init 'pca', 'random' (n_components, seed) or "
+      "'given' (components (V, M)). Returns a dict.");
+
+  m.def(
+      "fit_covariances",
+      [](const std::vector<CArray>& covariances, const std::vector<mg::Index>& n_samples, double alpha,
+         const std::string& init, std::optional<mg::Matrix> components, mg::Index n_components,
+         const std::string& solver, int max_iter, double tol, double learning_rate, mg::Index batch_size,
+         std::uint64_t seed, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads) {
+        const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
+                                             glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads);
+        const mg::Start start = make_start(init, components, n_components, seed);
+        mg::FitResult r;
+        {
+          py::gil_scoped_release release;
+          r = mg::fit_covariances(as_data_list(covariances), n_samples, start, o);
+        }
+        return fit_dict(r);
+      },
+      py::arg("covariances"), py::arg("n_samples"), py::arg("alpha"), py::arg("init") = "pca",
+      py::arg("components") = py::none(), py::arg("n_components") = 0, py::arg("solver") = "lbfgs",
+      py::arg("max_iter") = 500, py::arg("tol") = 1e-8, py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0,
+      py::arg("seed") = 0, py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000,
       py::arg("penalize_diagonal") = false, py::arg("n_threads") = 0,
-      "Fit MGLASSO to datasets given as (N_k, V) arrays from the start D0 (V, M). Returns a dict.");
+      "Fit MGLASSO to (V, V) covariance matrices computed from n_samples samples each. Returns a dict.");
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "metaglasso/compression.hpp"
 #include "metaglasso/dataset.hpp"
 #include "metaglasso/glasso.hpp"
 #include "metaglasso/model.hpp"
@@ -28,7 +29,8 @@ struct FitOptions {
 };
 
 struct FitResult {
-  Matrix components;                 ///< D (V, M), DᵀD = I
+  Matrix components;                 ///< D (d, M), DᵀD = I, in the datasets' coordinates
+                                     ///< (fit_data: always (V, M))
   std::vector<Matrix> precisions;    ///< Λ_k (M, M)
   std::vector<Matrix> covariances;   ///< Σ_k (M, M)
   Vector noise_variances;            ///< ε_k (K)
@@ -37,9 +39,46 @@ struct FitResult {
   double gradient_norm = 0.0;        ///< ‖Riemannian gradient‖_F at D
   int n_iter = 0;
   bool converged = false;
+  /// How the solver held each S_k (in span coordinates when compression_rank > 0).
+  std::vector<Representation> representations;
+  /// r when the fit ran in the span of the centred data (fit_data), 0 otherwise.
+  Index compression_rank = 0;
 };
 
-/// Fit MGLASSO from the start D0 (V, M) with DᵀD = I.
+/// Start of D (paper, "Convergence and initialization").
+struct Start {
+  enum class Method {
+    PCA,     ///< top-M eigenvectors of Σ_k S_k (pca_initial_projection)
+    Random,  ///< random_initial_projection(V, M, seed)
+    Given,   ///< the polar factor of `components`
+  };
+  Method method = Method::PCA;
+  Index n_components = 0;   ///< M (PCA, Random; Given takes it from `components`)
+  std::uint64_t seed = 0;   ///< Random
+  Matrix components;        ///< Given: (V, M) of full column rank
+
+  static Start pca(Index m);
+  static Start random(Index m, std::uint64_t seed);
+  static Start given(Matrix D0);
+  /// M of this start.
+  Index size() const { return method == Method::Given ? components.cols() : n_components; }
+};
+
+/// How fit_data holds the datasets.
+struct DataOptions {
+  bool assume_centered = false;
+  /// Per dataset (Dataset::from_data): Auto keeps the centred data when N_k ≤ V and the
+  /// covariance otherwise.
+  Representation representation = Representation::Auto;
+  /// Solve in the span of the centred data (DataSpan) when that is exact and smaller: solver
+  /// L-BFGS, every dataset in data representation, ΣN_k < V and M < r. Adam always runs in the V
+  /// features (its element-wise step scaling is not invariant under the change of coordinates).
+  bool compress = true;
+  double rank_tolerance = 1e-12;  ///< DataSpan
+};
+
+/// Fit MGLASSO from the start D0 (d, M) with DᵀD = I, d = the datasets' dimension() (V, or r for
+/// datasets in span coordinates; 1 ≤ M < V and M ≤ d).
 ///
 /// Solver::Adam: per epoch a SplitMix64(seed) permutation of the datasets, walked in batches of
 /// `batch_size`; each batch refits ε_k, Λ_k at the current D (warm-started glasso), sums its
@@ -60,5 +99,39 @@ struct FitResult {
 ///         empty data or out-of-range options; NumericalError from the model (e.g. ε_k ≤ 0).
 FitResult fit(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0,
               const FitOptions& options);
+
+/// The start D0 (d, M) of `start` for datasets in their own coordinates: PCA by Lanczos on
+/// Σ_k S_k, Random by random_initial_projection (d = V only), Given by polar(components).
+/// @throws std::invalid_argument for M out of range, a Given matrix of the wrong shape, non-finite
+///         or rank deficient.
+Matrix initial_projection(const std::vector<Dataset>& data, const Start& start, int n_threads = 0);
+
+/// fit(data, initial_projection(data, start), options).
+FitResult fit(const std::vector<Dataset>& data, const Start& start, const FitOptions& options);
+
+/// Fit MGLASSO to K data matrices (paper Algorithm 1), choosing how to hold them:
+///   * compressed (DataOptions::compress): L-BFGS in the r ≤ ΣN_k dimensional span of the centred
+///     data (DataSpan) from the start projected into the span — the PCA start computed there, a
+///     Random or Given start as polar(Bᵀ D0) — then D = B E re-orthonormalised. Per evaluation
+///     O(r M ΣN) instead of O(V M ΣN); memory: the data (read in place) plus O(ΣN² + (V + ΣN) M);
+///   * otherwise each dataset as Dataset::from_data(X_k, assume_centered, representation).
+/// result.compression_rank and result.representations say which.
+/// @param Xs K matrices (V, N_k), one sample per column; read, not copied in the compressed case.
+/// @throws std::invalid_argument as fit and validate_data.
+FitResult fit_data(const DataList& Xs, const Start& start, const FitOptions& options,
+                   const DataOptions& data_options = {});
+
+/// Fit MGLASSO to K covariance matrices: fit(Dataset::from_covariance(S_k, N_k) …, start, options).
+/// @param covariances K matrices (V, V); @param n_samples N_k (K).
+FitResult fit_covariances(const DataList& covariances, const std::vector<Index>& n_samples, const Start& start,
+                          const FitOptions& options);
+
+/// PCA start (V, m) of K data matrices: through DataSpan::pca_start (Lanczos on the r × r matrix
+/// Σ_k C_k C_kᵀ, then mapped by B) when `compress` and ΣN_k < V, else pca_initial_projection of
+/// Dataset::from_data. The two agree to the Lanczos tolerance. The span costs a V ΣN²/2 Gram pass,
+/// more than Lanczos on the data operator alone unless ΣN is a few hundred at most; fit_data
+/// uses it because a compressed fit needs that pass anyway.
+Matrix pca_initial_projection_data(const DataList& Xs, Index m, bool assume_centered, bool compress,
+                                   int n_threads = 0);
 
 }  // namespace metaglasso

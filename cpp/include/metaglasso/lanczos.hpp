@@ -37,7 +37,13 @@ LanczosResult lanczos_top_eigenvectors(const SymmetricOperator& op, Index n, Ind
 
 /// PCA start of D (paper, "Convergence and initialization"): the top-m eigenvectors of
 /// Σ_k S_k, each column's sign fixed so that its entry of largest magnitude is positive.
-/// @return (V, m).
+/// Works in the datasets' coordinates: for datasets held in the span of the data (DataSpan) it is
+/// a Lanczos run on Σ_k C_k C_kᵀ (r × r, dense when r is small), and the sign convention must then
+/// be applied to the V-dimensional columns (see DataSpan::pca_start). @return (d, m).
 Matrix pca_initial_projection(const std::vector<Dataset>& data, Index m, int n_threads = 0);
+
+/// Flips the sign of column j of D where the entry of largest magnitude of column j of
+/// `reference` is negative. @param reference (n, m); @param D (any rows, m).
+void fix_column_signs(const Eigen::Ref<const Matrix>& reference, Eigen::Ref<Matrix> D);
 
 }  // namespace metaglasso

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "metaglasso/common.hpp"
+#include "metaglasso/compression.hpp"
 #include "metaglasso/dataset.hpp"
 #include "metaglasso/fit.hpp"
 #include "metaglasso/glasso.hpp"

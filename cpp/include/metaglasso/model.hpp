@@ -1,6 +1,8 @@
 // The MGLASSO model for a fixed projection D: closed-form ε_k, objective, gradients, retraction.
 #pragma once
 
+#include <Eigen/QR>
+#include <Eigen/SVD>
 #include <vector>
 
 #include "metaglasso/dataset.hpp"
@@ -15,10 +17,12 @@ namespace metaglasso {
 ///         outside span D).
 double noise_variance(double trace_S, const Eigen::Ref<const Matrix>& DtSD, Index n_features);
 
-/// Everything the fit knows about dataset k at the current D.
+/// Everything the fit knows about dataset k at the current D. The matrices keep their sizes
+/// between evaluations, so refits after the first allocate nothing in the products.
 struct DatasetState {
-  Matrix SD;            ///< (V, M) S_k D
+  Matrix SD;            ///< (d, M) S_k D
   Matrix DtSD;          ///< (M, M) Dᵀ S_k D
+  Matrix work;          ///< (N_k, M) F_kᵀ D for a factor representation; empty for a covariance
   double noise = 0.0;   ///< ε_k (eq. 16)
   GlassoResult glasso;  ///< Λ_k = glasso(Dᵀ S_k D, ρ) (eq. 13) and Σ_k
   double objective = 0.0;  ///< this dataset's term L_k of E (eq. 6)
@@ -31,9 +35,19 @@ double dataset_objective(double trace_S, const Eigen::Ref<const Matrix>& DtSD,
                          Index n_features, double rho, bool penalize_diagonal);
 
 /// Refit dataset k at D: projections, ε_k (eq. 16), Λ_k (eq. 13, warm-started from
-/// state.glasso.precision when its size matches) and L_k. @param D (V, M).
+/// state.glasso.precision when its size matches) and L_k. @param D (d, M), d = data.dimension().
+/// @param n_threads threads of the two products (Dataset::project).
 void update_dataset_state(const Dataset& data, const Eigen::Ref<const Matrix>& D, double rho,
-                          const GlassoOptions& glasso_options, DatasetState& state);
+                          const GlassoOptions& glasso_options, DatasetState& state, int n_threads = 1);
+
+/// Refits the datasets data[ks[0]], …, data[ks[count − 1]] at D (update_dataset_state for each).
+/// With n_threads > 1 the datasets run in parallel when there are at least as many of them as
+/// threads and the work is large enough (then each product is serial); otherwise they run one
+/// after the other with threaded products. Each dataset writes only its own state, so the
+/// results do not depend on n_threads. @param states (data.size()), resized if needed.
+void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, double rho,
+                    const GlassoOptions& glasso_options, const Index* ks, Index count,
+                    std::vector<DatasetState>& states, int n_threads = 0);
 
 /// Adds dataset k's share of the Euclidean gradient, eq. 10:
 ///   G += 2 S_k D (Λ_k − ε_k⁻¹ I).   @param G (V, M).
@@ -43,11 +57,32 @@ void add_euclidean_gradient(const DatasetState& state, Eigen::Ref<Matrix> G);
 /// @param D (V, M) with DᵀD = I; @param G (V, M) Euclidean gradient.
 Matrix riemannian_gradient(const Eigen::Ref<const Matrix>& D, const Eigen::Ref<const Matrix>& G);
 
+/// The same into preallocated storage: R = G − D sym(Dᵀ G). @param R (V, M) output (must not
+/// alias D or G); @param work (M, M) scratch. Allocates nothing when R and work have their sizes.
+void riemannian_gradient(const Eigen::Ref<const Matrix>& D, const Eigen::Ref<const Matrix>& G, Matrix& R,
+                         Matrix& work);
+
 /// Polar retraction, eqs. 7–8: Z = P S Qᵀ (thin SVD) ↦ P Qᵀ. @param Z (V, M), full column rank.
+/// Computed as Z = Q R (Householder), R = U Σ Wᵀ (Jacobi SVD, M × M), P Qᵀ = Q U Wᵀ.
+/// @throws NumericalError for non-finite or rank-deficient Z.
 Matrix polar_retraction(const Eigen::Ref<const Matrix>& Z);
 
+/// The polar retraction with storage kept between calls: after the first call for a shape it
+/// allocates nothing (the fit loops retract once per step). Same arithmetic as polar_retraction.
+class PolarRetraction {
+ public:
+  /// out = polar(Z). @param Z (V, M), full column rank; @param out (V, M), must not alias Z.
+  void operator()(const Eigen::Ref<const Matrix>& Z, Matrix& out);
+
+ private:
+  Eigen::HouseholderQR<Matrix> qr_;
+  Eigen::JacobiSVD<Matrix> svd_;
+  Matrix R_, UVt_;
+  Vector work_;
+};
+
 /// Profile objective f(D) = min_{Λ,ε} E and its Riemannian gradient (for tests and
-/// line searches). @param D (V, M). @param riemannian_grad (V, M) output, optional.
+/// line searches). @param D (d, M). @param riemannian_grad (d, M) output, optional.
 double profile_objective(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D,
                          double rho, const GlassoOptions& glasso_options,
                          std::vector<DatasetState>& states, Matrix* riemannian_grad,

@@ -1,0 +1,45 @@
+// Internal product kernels of the core: GEMM-shaped passes split into fixed tiles of output
+// rows or columns, run on OpenMP threads above a size threshold.
+//
+// A tile's result is computed by the same Eigen product whatever the number of threads (tile
+// sizes depend only on the shapes), and no tile is split along the summation dimension, so every
+// kernel gives bit-identical results for every thread count.
+#pragma once
+
+#include "metaglasso/common.hpp"
+
+namespace metaglasso::detail {
+
+/// Products with fewer multiply-adds (about 4 ms of serial work) run serially. Small products
+/// lose to the cost of a parallel region (on two cores a 500 × 50 × 10 product is 20× slower
+/// threaded), and where the two cores share one core's floating-point units, as on some virtual
+/// machines, waiting threads that spin between regions slow even 2·10⁷ multiply-add products
+/// down several times.
+constexpr double kParallelMacs = 5.0e7;
+
+/// `n_threads` when a product of `macs` multiply-adds is worth threading, else 1.
+inline int threads_for(double macs, int n_threads) { return macs >= kParallelMacs ? n_threads : 1; }
+
+/// Y = Aᵀ X.  @param A (n, p), @param X (n, m), @param Y (p, m), sized by the caller.
+/// Tiles of rows of Y (columns of A): each tile sums over all n.
+void product_tn(const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& X, Eigen::Ref<Matrix> Y,
+                int n_threads);
+
+/// Y = A X.  @param A (p, n), @param X (n, m), @param Y (p, m), sized by the caller.
+/// Tiles of rows of Y (rows of A).
+void product_nn(const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& X, Eigen::Ref<Matrix> Y,
+                int n_threads);
+
+/// Lower triangle of G += Aᵀ A.  @param A (n, p), @param G (p, p). Tiles of columns of G.
+void gram_tn_lower(const Eigen::Ref<const Matrix>& A, Eigen::Ref<Matrix> G, int n_threads);
+
+/// Lower triangle of G += A Aᵀ.  @param A (p, n), @param G (p, p). Tiles of columns of G.
+void gram_nt_lower(const Eigen::Ref<const Matrix>& A, Eigen::Ref<Matrix> G, int n_threads);
+
+/// Copies the strict lower triangle of G onto its upper triangle.
+void symmetrize_from_lower(Eigen::Ref<Matrix> G);
+
+/// G ← (G + Gᵀ) / 2 in place, without a temporary.
+void symmetrize_average(Eigen::Ref<Matrix> G);
+
+}  // namespace metaglasso::detail
