@@ -115,21 +115,18 @@ DataSpan::DataSpan(const DataList& Xs, bool assume_centered, double rank_toleran
   // orthonormal basis of the span and C = Bᵀ F̂ = D^{1/2} L(perm⁻¹ order)ᵀ.
   std::vector<Index> perm;
   const Index r = pivoted_ldlt(G, rank_tolerance, perm, pivots_);
-  Matrix L = Matrix::Zero(total, r);  // unit lower trapezoidal, rows in pivot order
-  for (Index c = 0; c < r; ++c) {
-    L(c, c) = 1.0;
-    L.col(c).tail(total - c - 1) = G.col(c).tail(total - c - 1);
-  }
-  G.resize(0, 0);
-  Matrix T = pivots_.cwiseSqrt().cwiseInverse().asDiagonal();  // (r, r) → L11⁻ᵀ D^{-1/2}
-  L.topRows(r).transpose().triangularView<Eigen::UnitUpper>().solveInPlace(T);
-  W_ = Matrix::Zero(total, r);
+  L11_ = G.topLeftCorner(r, r).triangularView<Eigen::StrictlyLower>();
+  pivot_cols_.assign(perm.begin(), perm.begin() + r);
   Matrix C(r, total);
   for (Index i = 0; i < total; ++i) {
-    const auto col = perm[static_cast<std::size_t>(i)];
-    if (i < r) W_.row(col) = T.row(i);
-    C.col(col) = pivots_.cwiseSqrt().cwiseProduct(L.row(i).transpose());
+    Vector row = G.row(i).head(std::min(i, r)).transpose();  // row i of L (pivot order)
+    auto c = C.col(perm[static_cast<std::size_t>(i)]);
+    c.head(row.size()) = row;
+    if (i < r) c(i) = 1.0;
+    c.tail(r - std::min(i + 1, r)).setZero();
+    c.array() *= pivots_.array().sqrt();
   }
+  G.resize(0, 0);
 
   // C_k = Bᵀ F_k = √t_k Bᵀ F̂_k.
   datasets_.clear();
@@ -140,6 +137,23 @@ DataSpan::DataSpan(const DataList& Xs, bool assume_centered, double rank_toleran
                       : Matrix::Zero(1, n);  // no variance at all: a zero factor keeps the sizes valid
     datasets_.push_back(Dataset::from_factor(std::move(Ck), n, V, traces(k)));
   }
+}
+
+Matrix DataSpan::apply_w(const Eigen::Ref<const Matrix>& Y) const {
+  const Index r = rank();
+  Matrix X = pivots_.cwiseSqrt().cwiseInverse().asDiagonal() * Y;
+  L11_.transpose().triangularView<Eigen::UnitUpper>().solveInPlace(X);
+  Matrix out = Matrix::Zero(offsets_.back(), Y.cols());
+  for (Index i = 0; i < r; ++i) out.row(pivot_cols_[static_cast<std::size_t>(i)]) = X.row(i);
+  return out;
+}
+
+Matrix DataSpan::apply_wt(const Eigen::Ref<const Matrix>& T) const {
+  const Index r = rank();
+  Matrix X(r, T.cols());
+  for (Index i = 0; i < r; ++i) X.row(i) = T.row(pivot_cols_[static_cast<std::size_t>(i)]);
+  L11_.triangularView<Eigen::UnitLower>().solveInPlace(X);
+  return pivots_.cwiseSqrt().cwiseInverse().asDiagonal() * X;
 }
 
 void DataSpan::fill_rows(const DataList& Xs, Index v0, Index rows, Matrix& block) const {
@@ -166,7 +180,7 @@ Matrix DataSpan::to_features(const DataList& Xs, const Eigen::Ref<const Matrix>&
     throw std::invalid_argument("Y must have rank()=" + std::to_string(rank()) + " rows; got " +
                                 std::to_string(Y.rows()));
   const Index V = n_features_, total = offsets_.back(), m = Y.cols();
-  const Matrix Z = W_ * Y;  // (ΣN, m)
+  const Matrix Z = apply_w(Y);  // (ΣN, m)
   Matrix out(V, m);
   const Index n_blocks = (V + kRowBlock - 1) / kRowBlock;
   const int nt = static_cast<int>(std::min<Index>(
@@ -184,7 +198,7 @@ Matrix DataSpan::to_features(const DataList& Xs, const Eigen::Ref<const Matrix>&
     for (Index b = 0; b < n_blocks; ++b) {
       const Index v0 = b * kRowBlock, rows = std::min(kRowBlock, V - v0);
       fill_rows(Xs, v0, rows, block);
-      out.middleRows(v0, rows).noalias() = block.topRows(rows) * Z;
+      detail::product_nn(block.topRows(rows), Z, out.middleRows(v0, rows), 1);
     }
   }
   (void)nt;
@@ -206,7 +220,7 @@ Matrix DataSpan::to_span(const DataList& Xs, const Eigen::Ref<const Matrix>& Z, 
     detail::product_tn(block.topRows(rows), Z.middleRows(v0, rows), part, nt);
     T += part;
   }
-  return W_.transpose() * T;
+  return apply_wt(T);
 }
 
 Matrix DataSpan::basis(const DataList& Xs, int n_threads) const {

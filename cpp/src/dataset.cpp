@@ -152,12 +152,12 @@ void Dataset::project(const Eigen::Ref<const Matrix>& D, Matrix& SD, Matrix& DtS
   DtSD.resize(M, M);
   if (is_covariance()) {
     detail::product_nn(matrix_, D, SD, n_threads);
-    DtSD.noalias() = D.transpose() * SD;
+    detail::gemm(true, 1.0, D, SD, 0.0, DtSD);
   } else {
     work.resize(matrix_.cols(), M);
     detail::product_tn(matrix_, D, work, n_threads);  // T = Fᵀ D
     detail::product_nn(matrix_, work, SD, n_threads);  // S D = F T
-    DtSD.noalias() = work.transpose() * work;          // Dᵀ S D = Tᵀ T
+    detail::gemm(true, 1.0, work, work, 0.0, DtSD);    // Dᵀ S D = Tᵀ T
   }
   detail::symmetrize_average(DtSD);
 }

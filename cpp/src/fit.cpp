@@ -16,6 +16,7 @@
 
 #include "metaglasso/lanczos.hpp"
 #include "metaglasso/random.hpp"
+#include "kernels.hpp"
 
 namespace metaglasso {
 
@@ -115,9 +116,9 @@ double evaluate(const std::vector<Dataset>& data, const Matrix& D, const FitOpti
 
 // v ← P_D(v) = v − D sym(Dᵀ v): projection onto the tangent space at D (eq. 9 applied to v).
 void project_tangent(const Matrix& D, Matrix& v, Matrix& work) {
-  work.noalias() = D.transpose() * v;
-  work = 0.5 * (work + work.transpose()).eval();
-  v.noalias() -= D * work;
+  detail::gemm(true, 1.0, D, v, 0.0, work);
+  detail::symmetrize_average(work);
+  detail::gemm(false, -1.0, D, work, 1.0, v);
 }
 
 double inner(const Matrix& a, const Matrix& b) { return a.cwiseProduct(b).sum(); }
@@ -212,7 +213,10 @@ void apply_initial_hessian(const Matrix& D, const Pair& last, Matrix& q, Matrix&
     return g > 0.0 && std::isfinite(g) ? g : gamma;
   };
   // Components of s and y inside the span (D Dᵀ·) and their inner products.
-  const Matrix Ds = D.transpose() * last.s, Dy = D.transpose() * last.y;  // (M, M)
+  const Index M = D.cols();
+  Matrix Ds(M, M), Dy(M, M);  // (M, M)
+  detail::gemm(true, 1.0, D, last.s, 0.0, Ds);
+  detail::gemm(true, 1.0, D, last.y, 0.0, Dy);
   const double s2 = last.s.squaredNorm(), y2 = last.y.squaredNorm();
   const double s2_in = Ds.squaredNorm(), y2_in = Dy.squaredNorm(), sy_in = Ds.cwiseProduct(Dy).sum();
   const double sy = 1.0 / last.rho;
@@ -221,9 +225,9 @@ void apply_initial_hessian(const Matrix& D, const Pair& last, Matrix& q, Matrix&
       ratio(sy_in, y2_in, std::sqrt(s2), std::sqrt(y2), std::sqrt(s2_in), std::sqrt(y2_in));
   const double gamma_out =
       ratio(sy - sy_in, y2_out, std::sqrt(s2), std::sqrt(y2), std::sqrt(s2_out), std::sqrt(y2_out));
-  work.noalias() = D.transpose() * q;
+  detail::gemm(true, 1.0, D, q, 0.0, work);
   q *= gamma_out;
-  q.noalias() += (gamma_in - gamma_out) * (D * work);
+  detail::gemm(false, gamma_in - gamma_out, D, work, 1.0, q);
 }
 
 // Riemannian L-BFGS (Huang, Gallivan & Absil 2015, with projection as vector transport) on

@@ -1,7 +1,10 @@
 #include "kernels.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <vector>
+
+#include "simd/products.hpp"
 
 namespace metaglasso::detail {
 
@@ -35,15 +38,17 @@ void product_tn(const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix
     Y.setZero();
     return;
   }
-  const Index tile = tile_rows(p, 32);
+  const double macs = static_cast<double>(n) * p * m;
+  const Index tile = macs >= kParallelMacs ? tile_rows(p, 32) : p;  // small: one product
   const Index n_tiles = (p + tile - 1) / tile;
-  const int nt = static_cast<int>(std::min<Index>(threads_for(static_cast<double>(n) * p * m, n_threads), n_tiles));
+  const int nt = static_cast<int>(std::min<Index>(threads_for(macs, n_threads), n_tiles));
 #ifdef METAGLASSO_HAVE_OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
   for (Index t = 0; t < n_tiles; ++t) {
     const Index j0 = t * tile, w = std::min(tile, p - j0);
-    Y.middleRows(j0, w).noalias() = A.middleCols(j0, w).transpose() * X;
+    simd::products().tn(n, w, m, A.data() + j0 * A.outerStride(), A.outerStride(), X.data(), X.outerStride(),
+                        Y.data() + j0, Y.outerStride());
   }
   (void)nt;
 }
@@ -56,19 +61,17 @@ void product_nn(const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix
     Y.setZero();
     return;
   }
-  const Index tile = tile_rows(p, 64);
+  const double macs = static_cast<double>(n) * p * m;
+  const Index tile = macs >= kParallelMacs ? tile_rows(p, 64) : p;  // small: one product
   const Index n_tiles = (p + tile - 1) / tile;
-  const int nt = static_cast<int>(std::min<Index>(threads_for(static_cast<double>(n) * p * m, n_threads), n_tiles));
+  const int nt = static_cast<int>(std::min<Index>(threads_for(macs, n_threads), n_tiles));
 #ifdef METAGLASSO_HAVE_OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
   for (Index t = 0; t < n_tiles; ++t) {
     const Index i0 = t * tile, h = std::min(tile, p - i0);
-    // The tile as (Xᵀ A_tileᵀ)ᵀ: with the tall A on the right Eigen packs it faster than as the
-    // left operand (15–20% less time for a (V, N) × (N, M) product with small M).
-    Eigen::Map<Matrix> tmp(scratch(m * h), m, h);
-    tmp.noalias() = X.transpose() * A.middleRows(i0, h).transpose();
-    Y.middleRows(i0, h) = tmp.transpose();
+    simd::products().nn(h, n, m, A.data() + i0, A.outerStride(), X.data(), X.outerStride(), Y.data() + i0,
+                        Y.outerStride(), scratch(m * h));
   }
   (void)nt;
 }
@@ -83,7 +86,9 @@ void gram_tn_lower(const Eigen::Ref<const Matrix>& A, Eigen::Ref<Matrix> G, int 
 #endif
   for (Index t = 0; t < n_tiles; ++t) {
     const Index j0 = t * kGramTile, w = std::min(kGramTile, p - j0);
-    G.block(j0, j0, p - j0, w).noalias() += A.rightCols(p - j0).transpose() * A.middleCols(j0, w);
+    const double* a = A.data() + j0 * A.outerStride();
+    simd::products().tn_add(n, p - j0, w, a, A.outerStride(), a, A.outerStride(), G.data() + j0 + j0 * G.outerStride(),
+                            G.outerStride());
   }
   (void)nt;
 }
@@ -98,9 +103,28 @@ void gram_nt_lower(const Eigen::Ref<const Matrix>& A, Eigen::Ref<Matrix> G, int 
 #endif
   for (Index t = 0; t < n_tiles; ++t) {
     const Index j0 = t * kGramTile, w = std::min(kGramTile, p - j0);
-    G.block(j0, j0, p - j0, w).noalias() += A.bottomRows(p - j0) * A.middleRows(j0, w).transpose();
+    const double* a = A.data() + j0;
+    simd::products().nt_add(n, p - j0, w, a, A.outerStride(), a, A.outerStride(), G.data() + j0 + j0 * G.outerStride(),
+                            G.outerStride());
   }
   (void)nt;
+}
+
+void gemm(bool trans_a, double alpha, const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& B,
+          double beta, Eigen::Ref<Matrix> C) {
+  const Index m = trans_a ? A.cols() : A.rows(), k = trans_a ? A.rows() : A.cols(), n = B.cols();
+  if (B.rows() != k || C.rows() != m || C.cols() != n)
+    throw std::invalid_argument("gemm: incompatible shapes");
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (beta == 0.0)
+      C.setZero();
+    else
+      C *= beta;
+    return;
+  }
+  simd::products().gemm(trans_a, m, n, k, alpha, A.data(), A.outerStride(), B.data(), B.outerStride(), beta,
+                        C.data(), C.outerStride());
 }
 
 void symmetrize_from_lower(Eigen::Ref<Matrix> G) {

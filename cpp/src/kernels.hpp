@@ -1,9 +1,10 @@
 // Internal product kernels of the core: GEMM-shaped passes split into fixed tiles of output
-// rows or columns, run on OpenMP threads above a size threshold.
+// rows or columns, run on OpenMP threads above a size threshold, with the widest instruction set
+// the CPU supports (simd/products.hpp).
 //
-// A tile's result is computed by the same Eigen product whatever the number of threads (tile
-// sizes depend only on the shapes), and no tile is split along the summation dimension, so every
-// kernel gives bit-identical results for every thread count.
+// A tile's result is computed by the same Eigen product whatever the number of threads (whether
+// and how a product is tiled depends only on the shapes), and no tile is split along the
+// summation dimension, so every kernel gives bit-identical results for every thread count.
 #pragma once
 
 #include "metaglasso/common.hpp"
@@ -21,12 +22,12 @@ constexpr double kParallelMacs = 5.0e7;
 inline int threads_for(double macs, int n_threads) { return macs >= kParallelMacs ? n_threads : 1; }
 
 /// Y = Aᵀ X.  @param A (n, p), @param X (n, m), @param Y (p, m), sized by the caller.
-/// Tiles of rows of Y (columns of A): each tile sums over all n.
+/// Tiles of rows of Y (columns of A) from kParallelMacs multiply-adds on: each tile sums over all n.
 void product_tn(const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& X, Eigen::Ref<Matrix> Y,
                 int n_threads);
 
 /// Y = A X.  @param A (p, n), @param X (n, m), @param Y (p, m), sized by the caller.
-/// Tiles of rows of Y (rows of A).
+/// Tiles of rows of Y (rows of A) from kParallelMacs multiply-adds on.
 void product_nn(const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& X, Eigen::Ref<Matrix> Y,
                 int n_threads);
 
@@ -35,6 +36,12 @@ void gram_tn_lower(const Eigen::Ref<const Matrix>& A, Eigen::Ref<Matrix> G, int 
 
 /// Lower triangle of G += A Aᵀ.  @param A (p, n), @param G (p, p). Tiles of columns of G.
 void gram_nt_lower(const Eigen::Ref<const Matrix>& A, Eigen::Ref<Matrix> G, int n_threads);
+
+/// C = α op(A) B + β C, serial, with op(A) = A, or Aᵀ when `trans_a`; C sized by the caller (β = 0
+/// ignores its contents). For the (d, M) × (M, M) and (M, d) × (d, M) products of the solvers,
+/// which run with the same instruction set as the large products.
+void gemm(bool trans_a, double alpha, const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& B,
+          double beta, Eigen::Ref<Matrix> C);
 
 /// Copies the strict lower triangle of G onto its upper triangle.
 void symmetrize_from_lower(Eigen::Ref<Matrix> G);

@@ -86,7 +86,7 @@ void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Mat
 }
 
 void add_euclidean_gradient(const DatasetState& state, Eigen::Ref<Matrix> G) {
-  G.noalias() += 2.0 * state.SD * state.glasso.precision;
+  detail::gemm(false, 2.0, state.SD, state.glasso.precision, 1.0, G);
   G -= (2.0 / state.noise) * state.SD;
 }
 
@@ -99,10 +99,10 @@ Matrix riemannian_gradient(const Eigen::Ref<const Matrix>& D, const Eigen::Ref<c
 void riemannian_gradient(const Eigen::Ref<const Matrix>& D, const Eigen::Ref<const Matrix>& G, Matrix& R,
                          Matrix& work) {
   work.resize(D.cols(), D.cols());
-  work.noalias() = D.transpose() * G;
+  detail::gemm(true, 1.0, D, G, 0.0, work);
   detail::symmetrize_average(work);
   R = G;
-  R.noalias() -= D * work;
+  detail::gemm(false, -1.0, D, work, 1.0, R);
 }
 
 Matrix polar_retraction(const Eigen::Ref<const Matrix>& Z) {

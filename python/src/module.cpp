@@ -234,4 +234,8 @@ PYBIND11_MODULE(_core, m) {
       py::arg("seed") = 0, py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000,
       py::arg("penalize_diagonal") = false, py::arg("n_threads") = 0,
       "Fit MGLASSO to (V, V) covariance matrices computed from n_samples samples each. Returns a dict.");
+
+  m.def("simd_instruction_set", &mg::simd_instruction_set,
+        "Instruction set of the large products in this process: 'avx512', 'avx2' or 'baseline' (the widest the CPU "
+        "supports unless the environment variable METAGLASSO_SIMD names a narrower one).");
 }

@@ -22,4 +22,8 @@ class NumericalError : public std::runtime_error {
 /// OpenMP default (1 when built without OpenMP).
 int resolve_threads(int n_threads);
 
+/// Instruction set of the large products in this process: "avx512", "avx2" or "baseline" (the
+/// widest the CPU supports, unless the environment variable METAGLASSO_SIMD names a narrower one).
+const char* simd_instruction_set();
+
 }  // namespace metaglasso

@@ -48,7 +48,7 @@ class DataSpan {
 
   Index n_features() const { return n_features_; }
   /// r, the number of directions kept.
-  Index rank() const { return W_.cols(); }
+  Index rank() const { return pivots_.size(); }
   /// The r pivots of the factorisation of G, non-increasing.
   const Vector& pivots() const { return pivots_; }
   /// The datasets in span coordinates: Gram factors C_k (r, N_k) (stored as C_k C_kᵀ when N_k > r),
@@ -84,7 +84,12 @@ class DataSpan {
   std::vector<Index> offsets_;  // column of dataset k in the stack; offsets_[K] = ΣN
   Vector scales_;               // F̂_k = (X_k − μ_k 1ᵀ) · scales_(k)
   Matrix means_;                // (V, K)
-  Matrix W_;                    // (ΣN, r)
+  // W Y (ΣN, m) and Wᵀ T (r, m) for W = P₁ L11⁻ᵀ D^{-1/2}: triangular solves, O(r² m).
+  Matrix apply_w(const Eigen::Ref<const Matrix>& Y) const;
+  Matrix apply_wt(const Eigen::Ref<const Matrix>& T) const;
+
+  Matrix L11_;                      // (r, r) unit lower triangular (strict lower part stored)
+  std::vector<Index> pivot_cols_;   // (r) the pivot samples: columns of F̂ in pivot order
   Vector pivots_;               // (r)
   std::vector<Dataset> datasets_;
 };
