@@ -714,6 +714,13 @@ def git_state():
     return head + (" with uncommitted changes" if dirty else "")
 
 
+def simd_level():
+    """Instruction set of metaglasso's products in this process (its run-time choice)."""
+    from metaglasso import _core
+
+    return getattr(_core, "simd_instruction_set", lambda: "the build's default target")()
+
+
 def machine_description(load):
     """Markdown bullet lines; ``load`` holds the load averages at the start and the end of the run."""
     import scipy
@@ -738,7 +745,8 @@ def machine_description(load):
         f"- OS: {platform.system()} {platform.release()} ({platform.machine()}); Python {platform.python_version()}",
         f"- NumPy {np.__version__}, SciPy {scipy.__version__}, scikit-learn {sklearn.__version__}",
         f"- Thread pools: {blas}",
-        f"- metaglasso {metaglasso.__version__} (git {git_state()}); default threads everywhere",
+        f"- metaglasso {metaglasso.__version__} (git {git_state()}), products for {simd_level()}; default threads "
+        "everywhere",
         "- Load average (1, 5, 15 min) at the start: " + (", ".join(f"{x:.2f}" for x in load[0]) if load else "unknown")
         + "; at the end: " + (", ".join(f"{x:.2f}" for x in load[1]) if load else "unknown"),
     ]
