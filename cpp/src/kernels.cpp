@@ -28,6 +28,23 @@ double* scratch(Index n) {
   return buffer.data();
 }
 
+// Calls body(first, size) for the tiles [first, first + size) of [0, n), `tile` wide, on up to
+// `n_threads` threads. Which tile computes what depends only on n and tile.
+template <class Body>
+void for_tiles(Index n, Index tile, int n_threads, const Body& body) {
+  const Index n_tiles = (n + tile - 1) / tile;
+  const int nt = static_cast<int>(std::min<Index>(n_threads, n_tiles));
+#ifdef METAGLASSO_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+#endif
+  for (Index t = 0; t < n_tiles; ++t) body(t * tile, std::min(tile, n - t * tile));
+  (void)nt;
+}
+
+// Tile height of a product of `macs` multiply-adds with n output rows: the whole when it runs
+// serially, else tile_rows(n, min_rows).
+Index product_tile(double macs, Index n, Index min_rows) { return macs >= kParallelMacs ? tile_rows(n, min_rows) : n; }
+
 }  // namespace
 
 void product_tn(const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& X, Eigen::Ref<Matrix> Y,
@@ -39,18 +56,10 @@ void product_tn(const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix
     return;
   }
   const double macs = static_cast<double>(n) * p * m;
-  const Index tile = macs >= kParallelMacs ? tile_rows(p, 32) : p;  // small: one product
-  const Index n_tiles = (p + tile - 1) / tile;
-  const int nt = static_cast<int>(std::min<Index>(threads_for(macs, n_threads), n_tiles));
-#ifdef METAGLASSO_HAVE_OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-  for (Index t = 0; t < n_tiles; ++t) {
-    const Index j0 = t * tile, w = std::min(tile, p - j0);
+  for_tiles(p, product_tile(macs, p, 32), threads_for(macs, n_threads), [&](Index j0, Index w) {
     simd::products().tn(n, w, m, A.data() + j0 * A.outerStride(), A.outerStride(), X.data(), X.outerStride(),
                         Y.data() + j0, Y.outerStride());
-  }
-  (void)nt;
+  });
 }
 
 void product_nn(const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& X, Eigen::Ref<Matrix> Y,
@@ -62,52 +71,32 @@ void product_nn(const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix
     return;
   }
   const double macs = static_cast<double>(n) * p * m;
-  const Index tile = macs >= kParallelMacs ? tile_rows(p, 64) : p;  // small: one product
-  const Index n_tiles = (p + tile - 1) / tile;
-  const int nt = static_cast<int>(std::min<Index>(threads_for(macs, n_threads), n_tiles));
-#ifdef METAGLASSO_HAVE_OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-  for (Index t = 0; t < n_tiles; ++t) {
-    const Index i0 = t * tile, h = std::min(tile, p - i0);
+  for_tiles(p, product_tile(macs, p, 64), threads_for(macs, n_threads), [&](Index i0, Index h) {
     simd::products().nn(h, n, m, A.data() + i0, A.outerStride(), X.data(), X.outerStride(), Y.data() + i0,
                         Y.outerStride(), scratch(m * h));
-  }
-  (void)nt;
+  });
 }
 
 void gram_tn_lower(const Eigen::Ref<const Matrix>& A, Eigen::Ref<Matrix> G, int n_threads) {
   const Index n = A.rows(), p = A.cols();
   if (n == 0 || p == 0) return;
-  const Index n_tiles = (p + kGramTile - 1) / kGramTile;
-  const int nt = static_cast<int>(std::min<Index>(threads_for(0.5 * static_cast<double>(n) * p * p, n_threads), n_tiles));
-#ifdef METAGLASSO_HAVE_OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-#endif
-  for (Index t = 0; t < n_tiles; ++t) {
-    const Index j0 = t * kGramTile, w = std::min(kGramTile, p - j0);
+  const double macs = 0.5 * static_cast<double>(n) * p * p;
+  for_tiles(p, kGramTile, threads_for(macs, n_threads), [&](Index j0, Index w) {
     const double* a = A.data() + j0 * A.outerStride();
-    simd::products().tn_add(n, p - j0, w, a, A.outerStride(), a, A.outerStride(), G.data() + j0 + j0 * G.outerStride(),
-                            G.outerStride());
-  }
-  (void)nt;
+    simd::products().tn_add(n, p - j0, w, a, A.outerStride(), a, A.outerStride(),
+                            G.data() + j0 + j0 * G.outerStride(), G.outerStride());
+  });
 }
 
 void gram_nt_lower(const Eigen::Ref<const Matrix>& A, Eigen::Ref<Matrix> G, int n_threads) {
   const Index p = A.rows(), n = A.cols();
   if (n == 0 || p == 0) return;
-  const Index n_tiles = (p + kGramTile - 1) / kGramTile;
-  const int nt = static_cast<int>(std::min<Index>(threads_for(0.5 * static_cast<double>(n) * p * p, n_threads), n_tiles));
-#ifdef METAGLASSO_HAVE_OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-#endif
-  for (Index t = 0; t < n_tiles; ++t) {
-    const Index j0 = t * kGramTile, w = std::min(kGramTile, p - j0);
+  const double macs = 0.5 * static_cast<double>(n) * p * p;
+  for_tiles(p, kGramTile, threads_for(macs, n_threads), [&](Index j0, Index w) {
     const double* a = A.data() + j0;
-    simd::products().nt_add(n, p - j0, w, a, A.outerStride(), a, A.outerStride(), G.data() + j0 + j0 * G.outerStride(),
-                            G.outerStride());
-  }
-  (void)nt;
+    simd::products().nt_add(n, p - j0, w, a, A.outerStride(), a, A.outerStride(),
+                            G.data() + j0 + j0 * G.outerStride(), G.outerStride());
+  });
 }
 
 void gemm(bool trans_a, double alpha, const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& B,

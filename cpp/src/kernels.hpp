@@ -7,6 +7,8 @@
 // summation dimension, so every kernel gives bit-identical results for every thread count.
 #pragma once
 
+#include <exception>
+
 #include "metaglasso/common.hpp"
 
 namespace metaglasso::detail {
@@ -42,6 +44,33 @@ void gram_nt_lower(const Eigen::Ref<const Matrix>& A, Eigen::Ref<Matrix> G, int 
 /// which run with the same instruction set as the large products.
 void gemm(bool trans_a, double alpha, const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& B,
           double beta, Eigen::Ref<Matrix> C);
+
+/// body(i) for i = 0 … n − 1, on `n_threads` threads when `parallel` (dynamic schedule), else in
+/// order. An exception thrown by a body is rethrown after the loop (the first one caught; the
+/// remaining iterations still run in parallel, and are skipped in the serial loop).
+template <class Body>
+void for_each_index(Index n, int n_threads, bool parallel, const Body& body) {
+  std::exception_ptr error;
+  auto guarded = [&](Index i) {
+    try {
+      body(i);
+    } catch (...) {
+#ifdef METAGLASSO_HAVE_OPENMP
+#pragma omp critical(metaglasso_for_each_error)
+#endif
+      if (!error) error = std::current_exception();
+    }
+  };
+  if (parallel && n_threads > 1 && n > 1) {
+#ifdef METAGLASSO_HAVE_OPENMP
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+#endif
+    for (Index i = 0; i < n; ++i) guarded(i);
+  } else {
+    for (Index i = 0; i < n && !error; ++i) guarded(i);
+  }
+  if (error) std::rethrow_exception(error);
+}
 
 /// Copies the strict lower triangle of G onto its upper triangle.
 void symmetrize_from_lower(Eigen::Ref<Matrix> G);

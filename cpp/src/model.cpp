@@ -4,7 +4,6 @@
 #include <Eigen/QR>
 #include <Eigen/SVD>
 #include <cmath>
-#include <exception>
 #include <string>
 
 #include "kernels.hpp"
@@ -62,27 +61,10 @@ void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Mat
   // Parallel over datasets (serial products) when every thread gets a dataset and the refits are
   // not trivially small; otherwise one dataset after the other with threaded products.
   const bool outer = nt > 1 && count > 1 && count >= nt && D.rows() * D.cols() * count >= kParallelRefitWork;
-  std::exception_ptr error;
-  auto refit = [&](Index i, int threads) {
-    try {
-      const auto k = static_cast<std::size_t>(ks[i]);
-      update_dataset_state(data[k], D, rho, glasso_options, states[k], threads);
-    } catch (...) {
-#ifdef METAGLASSO_HAVE_OPENMP
-#pragma omp critical(metaglasso_refit_error)
-#endif
-      if (!error) error = std::current_exception();
-    }
-  };
-  if (outer) {
-#ifdef METAGLASSO_HAVE_OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-#endif
-    for (Index i = 0; i < count; ++i) refit(i, 1);
-  } else {
-    for (Index i = 0; i < count && !error; ++i) refit(i, nt);
-  }
-  if (error) std::rethrow_exception(error);
+  detail::for_each_index(count, nt, outer, [&](Index i) {
+    const auto k = static_cast<std::size_t>(ks[i]);
+    update_dataset_state(data[k], D, rho, glasso_options, states[k], outer ? 1 : nt);
+  });
 }
 
 void add_euclidean_gradient(const DatasetState& state, Eigen::Ref<Matrix> G) {

@@ -9,6 +9,7 @@ import numpy as np
 
 from metaglasso import _core
 from metaglasso._validation import (
+    as_real_array,
     check_datasets,
     check_n_threads,
     check_nonnegative,
@@ -501,14 +502,7 @@ def _check_covariances(covariances, name="covariances"):
     mats = []
     for k, S in enumerate(covariances):
         label = f"{name}[{k}]"
-        try:
-            arr = np.asarray(S)
-        except Exception as exc:  # ragged nested lists
-            raise ValueError(f"{label} could not be converted to an array: {exc}") from None
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise ValueError(f"{label} must be numeric; got dtype {arr.dtype}")
-        if np.iscomplexobj(arr):
-            raise ValueError(f"{label} must be real; got dtype {arr.dtype}")
+        arr = as_real_array(S, label)
         if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 2:
             raise ValueError(f"{label} must be a square 2-D array with at least 2 rows; got shape {arr.shape}")
         arr = np.ascontiguousarray(arr, dtype=np.float64)

@@ -91,6 +91,22 @@ def _column_names(X):
     return names
 
 
+def as_real_array(X, label):
+    """``np.asarray(X)`` (no copy where possible), checked to be real and numeric.
+
+    Raises ValueError naming ``label`` for ragged input, non-numeric or complex dtypes.
+    """
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged nested lists
+        raise ValueError(f"{label} could not be converted to an array: {exc}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{label} must be numeric; got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{label} must be real; got dtype {arr.dtype}")
+    return arr
+
+
 def check_datasets(Xs, name: str = "Xs"):
     """Validate K datasets of the same features.
 
@@ -123,14 +139,7 @@ def check_datasets(Xs, name: str = "Xs"):
     arrays, all_names = [], []
     for k, X in enumerate(Xs):
         all_names.append(_column_names(X))
-        try:
-            arr = np.asarray(X)
-        except Exception as exc:  # ragged nested lists
-            raise ValueError(f"{name}[{k}] could not be converted to an array: {exc}") from None
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise ValueError(f"{name}[{k}] must be numeric; got dtype {arr.dtype}")
-        if np.iscomplexobj(arr):
-            raise ValueError(f"{name}[{k}] must be real; got dtype {arr.dtype}")
+        arr = as_real_array(X, f"{name}[{k}]")
         if arr.ndim != 2:
             raise ValueError(f"{name}[{k}] must be 2-D (n_samples, n_features); got ndim={arr.ndim} shape {arr.shape}")
         arr = np.ascontiguousarray(arr, dtype=np.float64)
