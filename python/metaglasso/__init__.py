@@ -3,20 +3,24 @@
 The estimator :class:`MetaGraphicalLasso` fits K datasets of the same variables; the graphical
 lasso of its inner step is available as :func:`graphical_lasso` and :class:`GraphicalLasso`.
 :mod:`metaglasso.reference` is a pure-NumPy implementation of the same model, and
-:mod:`metaglasso.datasets` generates synthetic data from it.
+:mod:`metaglasso.datasets` generates synthetic data from it. :class:`MetaGraphicalLassoBIC` and
+:func:`select_model` choose M and ρ by BIC.
 """
 
 from metaglasso._core import __version__
 from metaglasso._estimator import MetaGraphicalLasso, partial_correlations
 from metaglasso._glasso import GraphicalLasso, graphical_lasso
+from metaglasso._selection import MetaGraphicalLassoBIC, select_model
 from metaglasso.exceptions import ConvergenceWarning, NumericalError
 
 __all__ = [
     "ConvergenceWarning",
     "GraphicalLasso",
     "MetaGraphicalLasso",
+    "MetaGraphicalLassoBIC",
     "NumericalError",
     "__version__",
     "graphical_lasso",
     "partial_correlations",
+    "select_model",
 ]

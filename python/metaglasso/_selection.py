@@ -1,0 +1,195 @@
+"""Choice of the number of factors M and the penalty ρ by the Bayesian information criterion."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from metaglasso._estimator import MetaGraphicalLasso
+from metaglasso._validation import check_datasets, check_nonnegative, check_positive_int
+from metaglasso.exceptions import ConvergenceWarning
+
+__all__ = ["MetaGraphicalLassoBIC", "select_model"]
+
+_CRITERIA = ("bic",)
+
+
+def _grid_values(values, name, check):
+    """A non-empty tuple of distinct checked values, from a scalar or a sequence."""
+    seq = [values] if np.isscalar(values) else list(values)
+    if not seq:
+        raise ValueError(f"{name} must contain at least one value; got an empty sequence")
+    out = tuple(check(v, name) for v in seq)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} must not contain duplicates; got {list(seq)!r}")
+    return out
+
+
+class MetaGraphicalLassoBIC:
+    """MetaGraphicalLasso with M and ρ chosen by BIC (paper eq. 17) over a grid.
+
+    For every number of factors M the penalties are fitted from the largest to the smallest, each
+    fit starting from the factors of the previous one (a warm start along ρ); every grid point is
+    scored by :meth:`MetaGraphicalLasso.bic` on the data it was fitted to. The point of smallest BIC
+    is then refitted from the estimator's own start (``init``, by default the PCA start), so that
+    ``best_estimator_`` is exactly ``MetaGraphicalLasso(n_components=M, alpha=ρ, ...).fit(Xs)``.
+
+    Parameters
+    ----------
+    n_components : int or sequence of int, default=(5, 10, 20)
+        Candidate numbers M of latent factors.
+    alphas : float or sequence of float, default=(0.03, 0.06, 0.09)
+        Candidate penalties ρ >= 0.
+    criterion : {"bic"}, default="bic"
+        Model selection criterion (smaller is better).
+    warm_start : bool, default=True
+        Start each fit along ρ from the previous fit's factors. With False every grid point is
+        an independent fit from ``init``.
+    refit : bool, default=True
+        Refit the best grid point from ``init`` (see above); with False ``best_estimator_`` is
+        the grid's own fit of that point.
+    n_jobs : int or None, default=None
+        Numbers of factors fitted concurrently (Python threads; the core releases the GIL). Each
+        concurrent chain then gets ``n_threads // n_jobs`` core threads when ``n_threads`` is
+        given. None means 1.
+    **params
+        Any other :class:`MetaGraphicalLasso` parameter (``solver``, ``tol``, ``init``,
+        ``n_threads``, ...), used for every fit.
+
+    Attributes
+    ----------
+    results_ : list of dict
+        One record per grid point, in fitting order, with keys ``n_components``, ``alpha``,
+        ``bic``, ``objective``, ``nonzeros`` (Σ_k nnz(Λ_k), every entry as counted by BIC),
+        ``n_parameters``, ``n_iter``, ``converged`` and ``time`` (seconds). ``pandas.DataFrame(
+        results_)`` makes a table of it.
+    best_index_ : int
+        Index of the smallest criterion in ``results_``.
+    n_components_ : int
+        The chosen M.
+    alpha_ : float
+        The chosen ρ.
+    best_estimator_ : MetaGraphicalLasso
+        The fitted model at the chosen point.
+
+    Examples
+    --------
+    >>> from metaglasso import MetaGraphicalLassoBIC
+    >>> from metaglasso.datasets import make_synthetic
+    >>> Xs, truth = make_synthetic(60, 100, 4, 3, random_state=0)
+    >>> search = MetaGraphicalLassoBIC(n_components=[2, 3, 5], alphas=[0.05, 0.1]).fit(Xs)
+    >>> search.n_components_
+    3
+    """
+
+    def __init__(self, n_components=(5, 10, 20), alphas=(0.03, 0.06, 0.09), *, criterion="bic",
+                 warm_start=True, refit=True, n_jobs=None, **params):
+        self.n_components = n_components
+        self.alphas = alphas
+        self.criterion = criterion
+        self.warm_start = warm_start
+        self.refit = refit
+        self.n_jobs = n_jobs
+        unknown = sorted(set(params) - set(MetaGraphicalLasso._param_names) | ({"n_components", "alpha"} & set(params)))
+        if unknown:
+            raise ValueError(f"invalid MetaGraphicalLasso parameter(s) for the grid search: {unknown}")
+        self.params = params
+
+    def _estimator(self, m, alpha, n_threads):
+        params = dict(self.params)
+        if n_threads is not None:
+            params["n_threads"] = n_threads
+        return MetaGraphicalLasso(n_components=m, alpha=alpha, **params)
+
+    def _chain(self, arrays, m, alphas, n_threads):
+        """Fits of one M along the penalties (largest first); returns (records, models)."""
+        records, models, previous = [], [], None
+        for alpha in alphas:
+            model = self._estimator(m, alpha, n_threads)
+            if self.warm_start and previous is not None:
+                model.set_params(init=previous.components_)
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(arrays)
+            elapsed = time.perf_counter() - start
+            records.append(dict(
+                n_components=m, alpha=alpha, bic=model.bic(arrays), objective=float(model.objective_),
+                nonzeros=int(np.count_nonzero(model.precisions_)), n_parameters=model.n_parameters(),
+                n_iter=int(model.n_iter_), converged=bool(model.converged_), time=elapsed,
+            ))
+            models.append(model)
+            previous = model
+        return records, models
+
+    def fit(self, Xs, y=None):
+        """Fit every grid point and keep the one of smallest criterion.
+
+        Parameters
+        ----------
+        Xs : sequence of K array-likes, each of shape (n_samples_k, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if self.criterion not in _CRITERIA:
+            raise ValueError(f"criterion must be one of {_CRITERIA}; got {self.criterion!r}")
+        ms = _grid_values(self.n_components, "n_components", check_positive_int)
+        alphas = sorted(_grid_values(self.alphas, "alphas", check_nonnegative), reverse=True)
+        n_jobs = 1 if self.n_jobs is None else check_positive_int(self.n_jobs, "n_jobs")
+        arrays, _ = check_datasets(Xs)
+        n_features = arrays[0].shape[1]
+        too_big = [m for m in ms if m >= n_features]
+        if too_big:
+            raise ValueError(f"n_components must be smaller than n_features={n_features}; got {too_big}")
+        threads = self.params.get("n_threads")
+        chain_threads = None if threads is None or n_jobs == 1 else max(1, int(threads) // n_jobs)
+
+        if n_jobs == 1 or len(ms) == 1:
+            chains = [self._chain(arrays, m, alphas, chain_threads) for m in ms]
+        else:
+            with ThreadPoolExecutor(max_workers=min(n_jobs, len(ms))) as pool:
+                chains = list(pool.map(lambda m: self._chain(arrays, m, alphas, chain_threads), ms))
+        self.results_ = [rec for records, _ in chains for rec in records]
+        models = [model for _, fitted in chains for model in fitted]
+        self.best_index_ = int(np.argmin([rec[self.criterion] for rec in self.results_]))
+        best = self.results_[self.best_index_]
+        self.n_components_, self.alpha_ = best["n_components"], best["alpha"]
+        if self.refit:
+            self.best_estimator_ = self._estimator(self.n_components_, self.alpha_, None).fit(arrays)
+        else:
+            self.best_estimator_ = models[self.best_index_]
+        return self
+
+    def __getattr__(self, name):
+        # The fitted model's attributes (components_, precisions_, ...) through the search.
+        if name.endswith("_") and not name.startswith("_") and "best_estimator_" in self.__dict__:
+            return getattr(self.__dict__["best_estimator_"], name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def select_model(Xs, n_components, alphas, *, criterion="bic", **kwargs):
+    """Choose M and ρ by BIC over a grid and refit the best model.
+
+    A shortcut for ``MetaGraphicalLassoBIC(n_components, alphas, criterion=criterion,
+    **kwargs).fit(Xs)``; see :class:`MetaGraphicalLassoBIC` for the procedure and the keyword
+    arguments.
+
+    Parameters
+    ----------
+    Xs : sequence of K array-likes, each of shape (n_samples_k, n_features)
+    n_components : int or sequence of int
+    alphas : float or sequence of float
+    criterion : {"bic"}, default="bic"
+
+    Returns
+    -------
+    MetaGraphicalLassoBIC
+        Fitted: ``results_`` (the table), ``n_components_``, ``alpha_`` and ``best_estimator_``.
+    """
+    return MetaGraphicalLassoBIC(n_components, alphas, criterion=criterion, **kwargs).fit(Xs)
