@@ -3,13 +3,16 @@
 The estimator :class:`MetaGraphicalLasso` fits K datasets of the same variables; the graphical
 lasso of its inner step is available as :func:`graphical_lasso` and :class:`GraphicalLasso`.
 :mod:`metaglasso.reference` is a pure-NumPy implementation of the same model, and
-:mod:`metaglasso.datasets` generates synthetic data from it.
+:mod:`metaglasso.datasets` generates synthetic data from it. :mod:`metaglasso.metrics` holds the
+paper's evaluation metrics (:func:`~metaglasso.metrics.evaluate`) and :mod:`metaglasso.baselines`
+its PCA and ICA baselines (:func:`~metaglasso.baselines.fit_baseline`).
 """
 
 from metaglasso._core import __version__
 from metaglasso._estimator import MetaGraphicalLasso, partial_correlations
 from metaglasso._glasso import GraphicalLasso, graphical_lasso
 from metaglasso.exceptions import ConvergenceWarning, NumericalError
+from metaglasso import baselines, metrics
 
 __all__ = [
     "ConvergenceWarning",
@@ -17,6 +20,8 @@ __all__ = [
     "MetaGraphicalLasso",
     "NumericalError",
     "__version__",
+    "baselines",
     "graphical_lasso",
+    "metrics",
     "partial_correlations",
 ]
