@@ -2,9 +2,11 @@
 
 The estimator :class:`MetaGraphicalLasso` fits K datasets of the same variables; the graphical
 lasso of its inner step is available as :func:`graphical_lasso` and :class:`GraphicalLasso`.
+:class:`MetaGraphicalLassoBIC` and :func:`select_model` choose M and ρ by BIC.
 :mod:`metaglasso.reference` is a pure-NumPy implementation of the same model, and
-:mod:`metaglasso.datasets` generates synthetic data from it. :class:`MetaGraphicalLassoBIC` and
-:func:`select_model` choose M and ρ by BIC.
+:mod:`metaglasso.datasets` generates synthetic data from it. :mod:`metaglasso.metrics` holds the
+paper's evaluation metrics (:func:`~metaglasso.metrics.evaluate`) and :mod:`metaglasso.baselines`
+its PCA and ICA baselines (:func:`~metaglasso.baselines.fit_baseline`).
 """
 
 from metaglasso._core import __version__
@@ -12,6 +14,7 @@ from metaglasso._estimator import MetaGraphicalLasso, partial_correlations
 from metaglasso._glasso import GraphicalLasso, graphical_lasso
 from metaglasso._selection import MetaGraphicalLassoBIC, select_model
 from metaglasso.exceptions import ConvergenceWarning, NumericalError
+from metaglasso import baselines, metrics
 
 __all__ = [
     "ConvergenceWarning",
@@ -20,7 +23,9 @@ __all__ = [
     "MetaGraphicalLassoBIC",
     "NumericalError",
     "__version__",
+    "baselines",
     "graphical_lasso",
+    "metrics",
     "partial_correlations",
     "select_model",
 ]
