@@ -74,7 +74,8 @@ Index pivoted_ldlt(Matrix& G, double tol, std::vector<Index>& perm, Vector& d) {
 
 }  // namespace
 
-DataSpan::DataSpan(const DataList& Xs, bool assume_centered, double rank_tolerance, int n_threads) {
+DataSpan::DataSpan(const DataList& Xs, bool assume_centered, double rank_tolerance, int n_threads,
+                   const std::function<void()>& interrupt_check) {
   validate_data(Xs);
   if (!(rank_tolerance >= 0.0 && rank_tolerance < 1.0))
     throw std::invalid_argument("rank_tolerance must be in [0, 1); got " + str(rank_tolerance));
@@ -107,6 +108,7 @@ DataSpan::DataSpan(const DataList& Xs, bool assume_centered, double rank_toleran
       const Index rows = std::min(kGramRowBlock, V - v0);
       fill_rows(Xs, v0, rows, block);
       detail::gram_tn_lower(block.topRows(rows), G, nt);
+      if (interrupt_check) interrupt_check();
     }
   }
   detail::symmetrize_from_lower(G);

@@ -173,9 +173,11 @@ FitResult fit_adam(const std::vector<Dataset>& data, const Matrix& D0, const Fit
       const double c2 = 1.0 - std::pow(o.beta2, static_cast<double>(t));
       Z = D.array() - o.learning_rate * ((m1.array() / c1) / ((v2.array() / c2).sqrt() + o.adam_eps));
       retract(Z, D);
+      if (o.interrupt_check) o.interrupt_check();
     }
     r.objective_history.push_back(epoch_loss);
     r.n_iter = epoch;
+    if (o.callback) o.callback(FitProgress{epoch, epoch_loss, g.norm()});
     const auto n = r.objective_history.size();
     if (o.tol > 0.0 && epoch >= 2 &&
         std::abs(r.objective_history[n - 1] - r.objective_history[n - 2]) <=
@@ -297,6 +299,7 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
       for (std::size_t k = 0; k < states.size(); ++k)  // warm starts of the trial's glassos
         trial_states[k].glasso.precision = states[k].glasso.precision;
       f_trial = evaluate(data, D_trial, o, all, trial_states, g_trial, G, work);
+      if (o.interrupt_check) o.interrupt_check();
       if (std::isfinite(f_trial) && f_trial <= f + kArmijo * tau * slope) {
         accepted = true;
         break;
@@ -361,6 +364,7 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
     steepest = false;
     ++r.n_iter;
     r.objective_history.push_back(f);
+    if (o.callback) o.callback(FitProgress{r.n_iter, f, g_norm});
     if (f_prev - f <= o.tol * std::max(1.0, std::abs(f)) && g_norm <= g_target) r.converged = true;
   }
 
@@ -470,7 +474,8 @@ FitResult fit_data(const DataList& Xs, const Start& start, const FitOptions& opt
     all_data = all_data && (data_options.representation == Representation::Data ||
                             (data_options.representation == Representation::Auto && X.cols() <= V));
   if (data_options.compress && options.solver == Solver::LBFGS && all_data && total < V) {
-    const DataSpan span(Xs, data_options.assume_centered, data_options.rank_tolerance, options.n_threads);
+    const DataSpan span(Xs, data_options.assume_centered, data_options.rank_tolerance, options.n_threads,
+                        options.interrupt_check);
     if (M < span.rank()) {
       Matrix E0;
       switch (start.method) {

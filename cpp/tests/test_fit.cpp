@@ -310,3 +310,43 @@ TEST_CASE("a numerical failure inside the fit propagates as NumericalError") {
     CHECK_THROWS_AS(metaglasso::fit(data, D0, o), metaglasso::NumericalError);
   }
 }
+
+TEST_CASE("the progress callback sees every iteration; exceptions from the hooks end the fit") {
+  const auto data = synthetic(30, 4, 5, 80, 7);
+  const Matrix D0 = metaglasso::pca_initial_projection(data, 4);
+  for (const Solver solver : {Solver::LBFGS, Solver::Adam}) {
+    FitOptions o;
+    o.alpha = 0.05;
+    o.solver = solver;
+    o.max_iter = solver == Solver::Adam ? 30 : 500;
+    o.batch_size = 2;
+    std::vector<metaglasso::FitProgress> seen;
+    int checks = 0;
+    o.callback = [&](const metaglasso::FitProgress& p) { seen.push_back(p); };
+    o.interrupt_check = [&] { ++checks; };
+    const FitResult r = metaglasso::fit(data, D0, o);
+    REQUIRE(static_cast<int>(seen.size()) == r.n_iter);
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      CHECK(seen[i].iteration == static_cast<int>(i) + 1);
+      // The same number as the history (lbfgs: index 0 is the start; adam: the epochs only).
+      CHECK(seen[i].objective == r.objective_history[solver == Solver::LBFGS ? i + 1 : i]);
+      CHECK(seen[i].gradient_norm > 0.0);
+    }
+    if (solver == Solver::LBFGS) CHECK(seen.back().gradient_norm == r.gradient_norm);
+    // At least one objective evaluation per iteration (lbfgs) or per mini-batch of 2 of 5 (adam: 3).
+    CHECK(checks >= (solver == Solver::Adam ? 3 : 1) * r.n_iter);
+
+    struct Stop {};
+    o.callback = [](const metaglasso::FitProgress& p) {
+      if (p.iteration == 2) throw Stop{};
+    };
+    CHECK_THROWS_AS(metaglasso::fit(data, D0, o), Stop);
+    o.callback = nullptr;
+    int calls = 0;
+    o.interrupt_check = [&] {
+      if (++calls == 3) throw Stop{};
+    };
+    CHECK_THROWS_AS(metaglasso::fit(data, D0, o), Stop);
+    CHECK(calls == 3);
+  }
+}

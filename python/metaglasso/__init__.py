@@ -10,7 +10,7 @@ its PCA and ICA baselines (:func:`~metaglasso.baselines.fit_baseline`).
 """
 
 from metaglasso._core import __version__
-from metaglasso._estimator import MetaGraphicalLasso, partial_correlations
+from metaglasso._estimator import FitProgress, MetaGraphicalLasso, partial_correlations
 from metaglasso._glasso import GraphicalLasso, graphical_lasso
 from metaglasso._selection import MetaGraphicalLassoBIC, select_model
 from metaglasso.exceptions import ConvergenceWarning, NumericalError
@@ -18,6 +18,7 @@ from metaglasso import baselines, metrics
 
 __all__ = [
     "ConvergenceWarning",
+    "FitProgress",
     "GraphicalLasso",
     "MetaGraphicalLasso",
     "MetaGraphicalLassoBIC",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,11 +19,22 @@ from metaglasso._validation import (
 )
 from metaglasso.exceptions import ConvergenceWarning
 
-__all__ = ["MetaGraphicalLasso", "partial_correlations"]
+__all__ = ["FitProgress", "MetaGraphicalLasso", "partial_correlations"]
 
 _SOLVERS = ("lbfgs", "adam")
 _REPRESENTATIONS = ("auto", "data", "covariance")
 _DEFAULT_MAX_ITER = {"lbfgs": 500, "adam": 5000}
+
+
+class FitProgress(NamedTuple):
+    """What :class:`MetaGraphicalLasso`'s ``callback`` receives after each iteration."""
+
+    iteration: int
+    """Iterations (lbfgs) or epochs (adam) completed."""
+    objective: float
+    """E after it (adam: the epoch's sum of per-dataset terms)."""
+    gradient_norm: float
+    """Norm of the Riemannian gradient at the new D (adam: of the epoch's last step)."""
 
 
 def partial_correlations(precisions):
@@ -102,8 +114,17 @@ class MetaGraphicalLasso:
         every run gives the same result.
     n_threads : int or None, default=None
         Threads of the C++ core; None or -1 uses the OpenMP default (see threadpoolctl).
+    warm_start : bool, default=False
+        When the model is already fitted with the same n_components and n_features, the next
+        :meth:`fit` starts from its ``components_`` instead of ``init`` (an interrupted or
+        unconverged fit can thus be continued; the solver's memory starts afresh).
+    callback : callable or None, default=None
+        Called after every iteration (lbfgs) or epoch (adam) as ``callback(progress)`` with a
+        :class:`FitProgress` (iteration, objective, gradient_norm). An exception it raises ends
+        the fit and propagates; the estimator then keeps its previous state.
     verbose : int, default=0
-        Print a summary of the fit when > 0.
+        1: print progress every 10 iterations and a summary; 2: every iteration. A long fit can
+        always be stopped with Ctrl-C (KeyboardInterrupt; the estimator keeps its previous state).
 
     Attributes
     ----------
@@ -173,6 +194,8 @@ class MetaGraphicalLasso:
         assume_centered=False,
         random_state=None,
         n_threads=None,
+        warm_start=False,
+        callback=None,
         verbose=0,
     ):
         self.n_components = n_components
@@ -189,13 +212,15 @@ class MetaGraphicalLasso:
         self.assume_centered = assume_centered
         self.random_state = random_state
         self.n_threads = n_threads
+        self.warm_start = warm_start
+        self.callback = callback
         self.verbose = verbose
 
     # scikit-learn compatible parameter access without depending on scikit-learn.
     _param_names = (
         "n_components", "alpha", "solver", "init", "max_iter", "tol", "learning_rate",
         "batch_size", "penalize_diagonal", "representation", "compress", "assume_centered", "random_state",
-        "n_threads", "verbose",
+        "n_threads", "warm_start", "callback", "verbose",
     )
 
     def get_params(self, deep=True):
@@ -250,6 +275,9 @@ class MetaGraphicalLasso:
 
     def _start(self, n_features, p):
         """The start of D as the core's (init, components) pair."""
+        if (self.warm_start and hasattr(self, "components_")
+                and self.components_.shape == (p["m"], n_features)):
+            return "given", np.ascontiguousarray(self.components_.T)
         init = self.init
         if isinstance(init, str):
             if init in ("pca", "random"):
@@ -266,8 +294,28 @@ class MetaGraphicalLasso:
             raise ValueError("init must have linearly independent rows")
         return "given", np.ascontiguousarray(init.T)
 
+    def _progress(self):
+        """The core's per-iteration callback: verbose printing and the user's callback, or None."""
+        every = {0: 0, 1: 10}.get(int(self.verbose), 1)
+        user = self.callback
+        if user is not None and not callable(user):
+            raise ValueError(f"callback must be callable or None; got {type(user).__name__}")
+        if not every and user is None:
+            return None
+
+        def progress(iteration, objective, gradient_norm):
+            info = FitProgress(iteration, objective, gradient_norm)
+            if every and iteration % every == 0:
+                print(f"  iteration {iteration:5d}  objective {objective:.10g}  gradient norm {gradient_norm:.3g}",
+                      flush=True)
+            if user is not None:
+                user(info)
+
+        return progress
+
     def _core_options(self, p):
         return dict(
+            callback=self._progress(),
             init=p["init"], components=p["components"], n_components=p["m"], solver=self.solver,
             max_iter=p["max_iter"], tol=p["tol"], learning_rate=p["learning_rate"], batch_size=p["batch_size"],
             seed=p["seed"], glasso_tol=self._glasso_tol, glasso_max_iter=self._glasso_max_iter,

@@ -4,6 +4,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,6 +85,34 @@ mg::FitOptions fit_options(double alpha, const std::string& solver, int max_iter
   o.n_threads = n_threads;
   o.glasso = glasso;
   return o;
+}
+
+// The fit's hooks into Python. Ctrl-C: the core calls interrupt_check after every objective
+// evaluation; at most every 50 ms it takes the GIL and runs the signal handlers, and a
+// KeyboardInterrupt (or any exception of a handler) ends the fit and reaches the caller.
+// callback(iteration, objective, gradient_norm) runs after every iteration with the GIL held. The
+// Python objects are held through shared_ptrs, so copies of the options made without the GIL do
+// not touch reference counts.
+void install_hooks(mg::FitOptions& o, const py::object& callback, bool check_interrupts) {
+  using clock = std::chrono::steady_clock;
+  auto check = [last = std::make_shared<clock::time_point>(clock::now())] {
+    const auto now = clock::now();
+    if (now - *last < std::chrono::milliseconds(50)) return;
+    *last = now;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  };
+  if (check_interrupts) o.interrupt_check = check;
+  if (!callback.is_none()) {
+    std::shared_ptr<py::object> fn(new py::object(callback), [](py::object* p) {
+      py::gil_scoped_acquire gil;
+      delete p;
+    });
+    o.callback = [fn](const mg::FitProgress& p) {
+      py::gil_scoped_acquire gil;
+      (*fn)(p.iteration, p.objective, p.gradient_norm);
+    };
+  }
 }
 
 py::dict fit_dict(const mg::FitResult& r) {
@@ -188,9 +218,11 @@ PYBIND11_MODULE(_core, m) {
       [](const std::vector<CArray>& Xs, double alpha, const std::string& init, std::optional<mg::Matrix> components,
          mg::Index n_components, const std::string& solver, int max_iter, double tol, double learning_rate,
          mg::Index batch_size, std::uint64_t seed, bool assume_centered, const std::string& representation,
-         bool compress, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads) {
-        const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
-                                             glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads);
+         bool compress, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads,
+         const py::object& callback, bool check_interrupts) {
+        mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
+                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads);
+        install_hooks(o, callback, check_interrupts);
         const mg::Start start = make_start(init, components, n_components, seed);
         mg::DataOptions data_options;
         data_options.assume_centered = assume_centered;
@@ -208,18 +240,21 @@ PYBIND11_MODULE(_core, m) {
       py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0,
       py::arg("assume_centered") = false, py::arg("representation") = "auto", py::arg("compress") = true,
       py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = false,
-      py::arg("n_threads") = 0,
+      py::arg("n_threads") = 0, py::arg("callback") = py::none(), py::arg("check_interrupts") = true,
       "Fit MGLASSO to datasets given as (N_k, V) arrays from init 'pca', 'random' (n_components, seed) or "
-      "'given' (components (V, M)). Returns a dict.");
+      "'given' (components (V, M)). callback(iteration, objective, gradient_norm) is called after every "
+      "iteration; with check_interrupts, Ctrl-C ends the fit with KeyboardInterrupt. Returns a dict.");
 
   m.def(
       "fit_covariances",
       [](const std::vector<CArray>& covariances, const std::vector<mg::Index>& n_samples, double alpha,
          const std::string& init, std::optional<mg::Matrix> components, mg::Index n_components,
          const std::string& solver, int max_iter, double tol, double learning_rate, mg::Index batch_size,
-         std::uint64_t seed, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads) {
-        const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
-                                             glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads);
+         std::uint64_t seed, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads,
+         const py::object& callback, bool check_interrupts) {
+        mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
+                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads);
+        install_hooks(o, callback, check_interrupts);
         const mg::Start start = make_start(init, components, n_components, seed);
         mg::FitResult r;
         {
@@ -232,8 +267,10 @@ PYBIND11_MODULE(_core, m) {
       py::arg("components") = py::none(), py::arg("n_components") = 0, py::arg("solver") = "lbfgs",
       py::arg("max_iter") = 500, py::arg("tol") = 1e-8, py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0,
       py::arg("seed") = 0, py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000,
-      py::arg("penalize_diagonal") = false, py::arg("n_threads") = 0,
-      "Fit MGLASSO to (V, V) covariance matrices computed from n_samples samples each. Returns a dict.");
+      py::arg("penalize_diagonal") = false, py::arg("n_threads") = 0, py::arg("callback") = py::none(),
+      py::arg("check_interrupts") = true,
+      "Fit MGLASSO to (V, V) covariance matrices computed from n_samples samples each (callback and "
+      "check_interrupts as for fit). Returns a dict.");
 
   m.def("simd_instruction_set", &mg::simd_instruction_set,
         "Instruction set of the large products in this process: 'avx512', 'avx2' or 'baseline' (the widest the CPU "

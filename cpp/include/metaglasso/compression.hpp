@@ -2,6 +2,7 @@
 // depend on D only through S_k D and Dᵀ S_k D).
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "metaglasso/dataset.hpp"
@@ -43,8 +44,10 @@ class DataSpan {
   ///        below rank_tolerance times the first: numerically null directions (e.g. the K
   ///        directions removed by centring) are dropped.
   /// @throws std::invalid_argument for invalid data (validate_data) or a tolerance outside [0, 1).
+  /// @param interrupt_check if set, called between the row blocks of the Gram pass (on the
+  ///        calling thread); an exception it throws propagates.
   explicit DataSpan(const DataList& Xs, bool assume_centered = false, double rank_tolerance = 1e-12,
-                    int n_threads = 0);
+                    int n_threads = 0, const std::function<void()>& interrupt_check = {});
 
   Index n_features() const { return n_features_; }
   /// r, the number of directions kept.

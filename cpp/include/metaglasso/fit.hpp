@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "metaglasso/compression.hpp"
@@ -12,6 +13,13 @@
 namespace metaglasso {
 
 enum class Solver { Adam, LBFGS };
+
+/// What FitOptions::callback receives after each iteration (lbfgs) or epoch (adam).
+struct FitProgress {
+  int iteration = 0;           ///< iterations (lbfgs) or epochs (adam) completed
+  double objective = 0.0;      ///< E after it (adam: the epoch's sum of per-dataset terms)
+  double gradient_norm = 0.0;  ///< ‖Riemannian gradient‖_F at the new D (adam: of the epoch's last step)
+};
 
 struct FitOptions {
   double alpha = 0.01;          ///< ρ ≥ 0
@@ -26,6 +34,14 @@ struct FitOptions {
   std::uint64_t seed = 0;       ///< mini-batch shuffles
   int n_threads = 0;            ///< 0 = OpenMP default
   GlassoOptions glasso;         ///< inner graphical lasso (penalize_diagonal lives here)
+  /// Called after every iteration / epoch on the calling thread, outside parallel regions. An
+  /// exception it throws ends the fit and propagates to the caller.
+  std::function<void(const FitProgress&)> callback;
+  /// Called on the calling thread, outside parallel regions, after every evaluation of the
+  /// objective (line-search trials, Adam mini-batches) and between the row blocks of the Gram pass
+  /// of a compressed fit: the place to check for an interrupt request. An exception it throws ends
+  /// the fit and propagates to the caller.
+  std::function<void()> interrupt_check;
 };
 
 struct FitResult {
