@@ -1,4 +1,5 @@
-"""Command line of metaglasso: ``metaglasso demo`` and ``metaglasso reproduce tableN``."""
+"""Command line of metaglasso: ``metaglasso demo``, ``metaglasso reproduce tableN``, and
+``metaglasso fit``, ``select`` and ``report`` (see :mod:`metaglasso._cli`)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--n-threads", type=int, default=None, help="threads of the core (default: all)")
     rep.add_argument("--out", default=None, help="also write the Markdown to this file")
     rep.set_defaults(func=_reproduce)
+
+    from metaglasso._cli import add_subcommands
+
+    add_subcommands(sub)
     return parser
 
 

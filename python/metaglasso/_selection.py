@@ -142,7 +142,7 @@ class MetaGraphicalLassoBIC:
         ms = _grid_values(self.n_components, "n_components", check_positive_int)
         alphas = sorted(_grid_values(self.alphas, "alphas", check_nonnegative), reverse=True)
         n_jobs = 1 if self.n_jobs is None else check_positive_int(self.n_jobs, "n_jobs")
-        arrays, _ = check_datasets(Xs)
+        arrays, names = check_datasets(Xs)
         n_features = arrays[0].shape[1]
         too_big = [m for m in ms if m >= n_features]
         if too_big:
@@ -164,6 +164,8 @@ class MetaGraphicalLassoBIC:
             self.best_estimator_ = self._estimator(self.n_components_, self.alpha_, None).fit(arrays)
         else:
             self.best_estimator_ = models[self.best_index_]
+        if names is not None:  # the grid fits the validated arrays; keep the DataFrames' column names
+            self.best_estimator_.feature_names_in_ = names
         return self
 
     def __getattr__(self, name):

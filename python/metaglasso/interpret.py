@@ -1,0 +1,281 @@
+"""Tidy tables of a fitted :class:`~metaglasso.MetaGraphicalLasso`.
+
+Every function takes a fitted model and returns a table: a pandas DataFrame when pandas is
+installed (``pip install "metaglasso[interpret]"``), otherwise a dict mapping column names to 1-D
+NumPy arrays (a wide table's index comes first in that dict).
+
+Names follow the input. Variables are the model's ``feature_names_in_`` (the columns of the pandas
+DataFrames it was fitted on), else ``x0, x1, ...``. Factors are ``factor_0, factor_1, ...`` in wide
+tables and integers 0..M−1 in long tables. Datasets are the ``dataset_names`` argument, else the
+model's ``dataset_names_`` (set by :func:`metaglasso.io.load_model` when the file stores them),
+else 0..K−1.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from metaglasso._tables import make_table
+from metaglasso._validation import check_datasets
+
+__all__ = [
+    "align_factors",
+    "dataset_names",
+    "edges_table",
+    "factor_names",
+    "loadings_table",
+    "scores_table",
+    "variable_names",
+    "variance_explained_table",
+    "variances_table",
+]
+
+
+def _check_model(model, name="model"):
+    if not hasattr(model, "components_") or not hasattr(model, "precisions_"):
+        raise ValueError(
+            f"{name} must be a fitted MetaGraphicalLasso (with components_ and precisions_); "
+            f"got {type(model).__name__}"
+        )
+    return model
+
+
+def variable_names(model):
+    """The model's variable names: ``feature_names_in_`` when fitted on DataFrames, else x0, x1, ..."""
+    _check_model(model)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        return [str(n) for n in names]
+    return [f"x{i}" for i in range(model.components_.shape[1])]
+
+
+def factor_names(model_or_m):
+    """``factor_0, ..., factor_{M-1}`` for a fitted model or a number of factors M."""
+    m = model_or_m if isinstance(model_or_m, numbers.Integral) else _check_model(model_or_m).components_.shape[0]
+    return [f"factor_{i}" for i in range(int(m))]
+
+
+def dataset_names(model, names=None):
+    """Dataset names: ``names`` if given (one per dataset), else the model's ``dataset_names_``,
+    else 0..K−1."""
+    return _datasets(model, names)
+
+
+def _datasets(model, names):
+    _check_model(model)
+    K = model.precisions_.shape[0]
+    if names is None:
+        names = getattr(model, "dataset_names_", None)
+    if names is None:
+        return list(range(K))
+    names = list(names)
+    if len(names) != K:
+        raise ValueError(f"dataset_names must hold one name per dataset ({K}); got {len(names)}")
+    if len(set(map(str, names))) != K:
+        raise ValueError(f"dataset_names must be distinct; got {names!r}")
+    return names
+
+
+def loadings_table(model):
+    """The loadings D (variable × factor).
+
+    Returns
+    -------
+    DataFrame of shape (n_features, n_components)
+        Index ``variable`` (the variable names), columns ``factor_0, ...``; entry (v, m) is D[v, m]
+        = ``components_[m, v]``.
+    """
+    _check_model(model)
+    cols = {name: model.components_[m] for m, name in enumerate(factor_names(model))}
+    return make_table(cols, index=variable_names(model), index_name="variable")
+
+
+def scores_table(model, Xs, *, dataset_names=None):
+    """Latent scores (X_k − mean_k) D of every sample of the K training datasets.
+
+    Parameters
+    ----------
+    model : fitted MetaGraphicalLasso
+    Xs : sequence of K array-likes of shape (n_samples_k, n_features)
+        The datasets, in the order of the fit. Sample labels are the DataFrames' index when
+        given as DataFrames, else the row positions 0..N_k−1.
+    dataset_names : sequence of K names, optional
+
+    Returns
+    -------
+    DataFrame with columns ``dataset``, ``sample`` and ``factor_0, ...``
+        One row per sample, datasets in order. Dataset k is centred with the model's ``means_[k]``
+        (its own mean when the model was fitted on covariances).
+    """
+    _check_model(model)
+    names = _datasets(model, dataset_names)
+    arrays, _ = check_datasets(Xs)
+    if len(arrays) != len(names):
+        raise ValueError(f"Xs must hold the {len(names)} datasets the model was fitted on; got {len(arrays)}")
+    V = model.components_.shape[1]
+    ds, samples, blocks = [], [], []
+    for k, (X, raw) in enumerate(zip(arrays, Xs)):
+        if X.shape[1] != V:
+            raise ValueError(f"Xs[{k}] has {X.shape[1]} features; the model was fitted with {V}")
+        means = getattr(model, "means_", None)
+        centre = X.mean(axis=0) if means is None else means[k]
+        blocks.append((X - centre) @ model.components_.T)
+        index = getattr(raw, "index", None)
+        samples.extend(list(index) if index is not None and len(index) == X.shape[0] else range(X.shape[0]))
+        ds.extend([names[k]] * X.shape[0])
+    scores = np.vstack(blocks)
+    cols = {"dataset": ds, "sample": samples}
+    cols.update({name: scores[:, m] for m, name in enumerate(factor_names(model))})
+    return make_table(cols)
+
+
+def variances_table(model, *, dataset_names=None):
+    """Per dataset: the factor variances diag(Σ_k) and the noise variance ε_k.
+
+    Returns
+    -------
+    DataFrame of shape (n_datasets, n_components + 1)
+        Index ``dataset``, columns ``factor_0, ...`` (diagonal of ``covariances_[k]``) and
+        ``noise`` (``noise_variances_[k]``).
+    """
+    _check_model(model)
+    names = _datasets(model, dataset_names)
+    diag = np.diagonal(model.covariances_, axis1=1, axis2=2)
+    cols = {name: diag[:, m] for m, name in enumerate(factor_names(model))}
+    cols["noise"] = np.asarray(model.noise_variances_, dtype=np.float64)
+    return make_table(cols, index=names, index_name="dataset")
+
+
+def variance_explained_table(model, Xs=None, *, dataset_names=None):
+    """Share of each dataset's total variance carried by each factor.
+
+    Without ``Xs`` the shares come from the model: Σ_k[m, m] / tr Φ_k with
+    tr Φ_k = tr Σ_k + (V − M) ε_k; the column ``noise`` is (V − M) ε_k / tr Φ_k, so each row
+    sums to 1. On the training data with the default unpenalised diagonal, tr Φ_k = tr S_k and
+    Σ_k[m, m] = (Dᵀ S_k D)[m, m], so these are also the empirical shares.
+
+    With ``Xs`` (K datasets) the shares are empirical: the variance of the factor's scores over
+    the total variance Σ_v var(x_v) of dataset k (centred at ``means_[k]``, divided by N_k), and
+    ``noise`` is the rest.
+
+    Returns
+    -------
+    DataFrame of shape (n_datasets, n_components + 1)
+        Index ``dataset``, columns ``factor_0, ...`` and ``noise``.
+    """
+    _check_model(model)
+    names = _datasets(model, dataset_names)
+    M, V = model.components_.shape
+    K = len(names)
+    if Xs is None:
+        diag = np.diagonal(model.covariances_, axis1=1, axis2=2)
+        noise = (V - M) * np.asarray(model.noise_variances_, dtype=np.float64)
+        total = diag.sum(axis=1) + noise
+    else:
+        arrays, _ = check_datasets(Xs)
+        if len(arrays) != K:
+            raise ValueError(f"Xs must hold the {K} datasets the model was fitted on; got {len(arrays)}")
+        diag, total = np.empty((K, M)), np.empty(K)
+        means = getattr(model, "means_", None)
+        for k, X in enumerate(arrays):
+            if X.shape[1] != V:
+                raise ValueError(f"Xs[{k}] has {X.shape[1]} features; the model was fitted with {V}")
+            Xc = X - (X.mean(axis=0) if means is None else means[k])
+            P = Xc @ model.components_.T
+            diag[k] = np.einsum("ij,ij->j", P, P) / X.shape[0]
+            total[k] = np.einsum("ij,ij->", Xc, Xc) / X.shape[0]
+        noise = total - diag.sum(axis=1)
+    share = diag / total[:, None]
+    cols = {name: share[:, m] for m, name in enumerate(factor_names(model))}
+    cols["noise"] = noise / total
+    return make_table(cols, index=names, index_name="dataset")
+
+
+def edges_table(model, *, dataset_names=None, tol=0.0):
+    """The edge list of each dataset's partial-correlation network.
+
+    An edge (i, j), i < j, is a nonzero off-diagonal entry of Λ_k (``precisions_``); with
+    ``tol`` > 0 only edges with |partial correlation| > tol are kept.
+
+    Returns
+    -------
+    DataFrame with columns ``dataset``, ``factor_i``, ``factor_j``, ``partial_correlation``
+        One row per edge, by dataset then (i, j).
+    """
+    _check_model(model)
+    names = _datasets(model, dataset_names)
+    tol = float(tol)
+    if not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0; got {tol!r}")
+    prec = np.asarray(model.precisions_)
+    pcor = getattr(model, "partial_correlations_", None)
+    if pcor is None:
+        from metaglasso._estimator import partial_correlations
+
+        pcor = partial_correlations(prec)
+    M = prec.shape[1]
+    iu, ju = np.triu_indices(M, k=1)
+    ds, fi, fj, pc = [], [], [], []
+    for k, name in enumerate(names):
+        values = pcor[k][iu, ju]
+        keep = (prec[k][iu, ju] != 0) & (np.abs(values) > tol)
+        ds += [name] * int(keep.sum())
+        fi.append(iu[keep])
+        fj.append(ju[keep])
+        pc.append(values[keep])
+    return make_table({
+        "dataset": ds,
+        "factor_i": np.concatenate(fi).astype(np.int64),
+        "factor_j": np.concatenate(fj).astype(np.int64),
+        "partial_correlation": np.concatenate(pc),
+    })
+
+
+def align_factors(components, reference):
+    """Match the factors of ``components`` to those of ``reference`` (e.g. a ground truth).
+
+    Factors are matched one to one by the largest total |inner product| (the Hungarian
+    algorithm of scipy when installed, else a greedy match), and each match gets the sign that
+    makes the inner product positive.
+
+    Parameters
+    ----------
+    components : array of shape (M, V)
+        Rows are factors (``model.components_``).
+    reference : array of shape (M, V)
+
+    Returns
+    -------
+    order : ndarray of shape (M,)
+        ``reference[order[m]]`` is the factor matched to ``components[m]``.
+    signs : ndarray of shape (M,)
+        ±1 with ``signs[m] * reference[order[m]] · components[m] >= 0``.
+    """
+    A = np.asarray(components, dtype=np.float64)
+    B = np.asarray(reference, dtype=np.float64)
+    if A.ndim != 2 or A.shape != B.shape:
+        raise ValueError(
+            f"components and reference must be 2-D arrays of the same shape; got {A.shape} and {B.shape}"
+        )
+    C = A @ B.T
+    cost = -np.abs(C)
+    M = C.shape[0]
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ImportError:
+        order = np.full(M, -1)
+        taken_rows, taken_cols = set(), set()
+        for flat in np.argsort(cost, axis=None):
+            i, j = divmod(int(flat), M)
+            if i not in taken_rows and j not in taken_cols:
+                order[i] = j
+                taken_rows.add(i)
+                taken_cols.add(j)
+    else:
+        rows, cols = linear_sum_assignment(cost)
+        order = np.empty(M, dtype=np.int64)
+        order[rows] = cols
+    signs = np.where(C[np.arange(M), order] < 0, -1.0, 1.0)
+    return order.astype(np.int64), signs

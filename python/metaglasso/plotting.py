@@ -1,0 +1,475 @@
+"""Figures of a fitted model (matplotlib; ``pip install "metaglasso[plot]"``).
+
+* :func:`plot_networks` — the partial-correlation network of each dataset, one panel each, with
+  the same node positions in every panel (paper Figs 2, 5, 7);
+* :func:`plot_variances` — the factor variances diag(Σ_k) and the noise ε_k per dataset (Figs 4, 6);
+* :func:`plot_scores` — the latent scores over the sample order, per dataset (Fig 3);
+* :func:`plot_objective` — the objective history of a fit;
+* :func:`plot_bic` — the BIC grid of a model selection.
+
+Each function returns the matplotlib Figure. Without ``ax``/``axes`` a new figure is made with
+``matplotlib.pyplot`` (close it with ``plt.close(fig)`` when done). matplotlib is imported only
+when a function is called.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metaglasso.interpret import _datasets, align_factors
+
+__all__ = ["plot_bic", "plot_networks", "plot_objective", "plot_scores", "plot_variances", "network_layout"]
+
+POSITIVE_COLOR = "#1f5fbf"  # blue: positive partial correlation
+NEGATIVE_COLOR = "#d62728"  # red: negative partial correlation
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "metaglasso.plotting needs matplotlib; install it with: pip install 'metaglasso[plot]'"
+        ) from exc
+    return plt
+
+
+def _factor_colors(M):
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10" if M <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(M)]
+
+
+# --------------------------------------------------------------------------------------------
+# Networks
+# --------------------------------------------------------------------------------------------
+
+def network_layout(weights, layout="circle", *, random_state=0, n_iter=300):
+    """Node positions (M, 2) in [-1, 1]² for a network of M factors.
+
+    Parameters
+    ----------
+    weights : array of shape (M, M)
+        Symmetric edge weights (e.g. the mean |partial correlation| over datasets); used by
+        ``"spring"`` only.
+    layout : {"circle", "spring"} or array of shape (M, 2)
+        ``"circle"``: factor 0 at the top, then clockwise. ``"spring"``: a Fruchterman–Reingold
+        force layout of the weighted graph from the circle, deterministic for ``random_state``.
+    """
+    W = np.asarray(weights, dtype=np.float64)
+    if W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise ValueError(f"weights must be a square matrix; got shape {W.shape}")
+    M = W.shape[0]
+    if not isinstance(layout, str):
+        pos = np.asarray(layout, dtype=np.float64)
+        if pos.shape != (M, 2) or not np.all(np.isfinite(pos)):
+            raise ValueError(f"layout must be 'circle', 'spring' or finite positions of shape ({M}, 2); got {pos.shape}")
+        return pos
+    angles = np.pi / 2 - 2 * np.pi * np.arange(M) / max(M, 1)
+    circle = np.column_stack([np.cos(angles), np.sin(angles)])
+    if layout == "circle":
+        return circle
+    if layout != "spring":
+        raise ValueError(f"layout must be 'circle', 'spring' or an array of positions; got {layout!r}")
+    rng = np.random.default_rng(random_state)
+    pos = circle + 0.01 * rng.standard_normal(circle.shape)
+    A = np.abs(W) * (1 - np.eye(M))
+    k = 1.0 / np.sqrt(max(M, 1))
+    temp = 0.1
+    for _ in range(n_iter):
+        delta = pos[:, None, :] - pos[None, :, :]
+        dist = np.maximum(np.linalg.norm(delta, axis=-1), 1e-3)
+        force = (k * k / dist**2 - A * dist / k)[..., None] * delta
+        disp = force.sum(axis=1)
+        length = np.maximum(np.linalg.norm(disp, axis=1, keepdims=True), 1e-9)
+        pos += disp / length * np.minimum(length, temp)
+        temp = max(temp * 0.98, 1e-3)
+    pos -= pos.mean(axis=0)
+    scale = np.abs(pos).max()
+    return pos / scale if scale > 0 else circle
+
+
+def _network_arrays(obj, name):
+    """(partial correlations (K, M, M), nonzero mask (K, M, M), variances (K, M)) of a model, a
+    ground truth (precisions, covariances attributes) or an array of precision matrices."""
+    from metaglasso._estimator import partial_correlations
+
+    if hasattr(obj, "precisions_"):
+        prec, cov = np.asarray(obj.precisions_), np.asarray(obj.covariances_)
+    elif hasattr(obj, "precisions"):
+        prec = np.asarray(obj.precisions)
+        cov = np.asarray(obj.covariances) if hasattr(obj, "covariances") else np.linalg.inv(prec)
+    else:
+        prec = np.asarray(obj, dtype=np.float64)
+        if prec.ndim == 2:
+            prec = prec[None]
+        if prec.ndim != 3 or prec.shape[1] != prec.shape[2]:
+            raise ValueError(f"{name} must be a fitted model or precision matrices of shape (K, M, M); got {prec.shape}")
+        cov = np.linalg.inv(prec)
+    return partial_correlations(prec), prec != 0, np.diagonal(cov, axis1=1, axis2=2)
+
+
+def _draw_network(ax, pos, pcor, mask, var, *, vmax, node_size, edge_width, tol, colors, title):
+    from matplotlib import patheffects
+    from matplotlib.collections import LineCollection
+
+    M = pos.shape[0]
+    iu, ju = np.triu_indices(M, k=1)
+    r = pcor[iu, ju]
+    keep = mask[iu, ju] & (np.abs(r) > tol)
+    iu, ju, r = iu[keep], ju[keep], r[keep]
+    order = np.argsort(np.abs(r))  # strongest on top
+    iu, ju, r = iu[order], ju[order], r[order]
+    segments = [[pos[i], pos[j]] for i, j in zip(iu, ju)]
+    lines = LineCollection(
+        segments, colors=[POSITIVE_COLOR if v > 0 else NEGATIVE_COLOR for v in r],
+        linewidths=np.maximum(edge_width * np.abs(r), 0.4), alpha=0.85, zorder=1, label="edges",
+        capstyle="round",
+    )
+    ax.add_collection(lines)
+    sizes = node_size * np.clip(var / vmax, 0, None)
+    sizes = np.maximum(sizes, node_size * 0.04)
+    ax.scatter(pos[:, 0], pos[:, 1], s=sizes, c=colors, edgecolors="black", linewidths=0.6, zorder=2,
+               label="nodes")
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    for m in range(M):
+        ax.annotate(str(m), pos[m], ha="center", va="center", fontsize=9, fontweight="bold", zorder=3,
+                    path_effects=halo)
+    ax.set_xlim(-1.3, 1.3)
+    ax.set_ylim(-1.3, 1.3)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    n = len(segments)
+    ax.set_title(f"{title}\n{n} edge{'' if n == 1 else 's'}", fontsize=10)
+    return lines
+
+
+def plot_networks(model, *, dataset_names=None, truth=None, align=True, layout="circle", tol=0.0,
+                  ncols=None, axes=None, node_size=900.0, edge_width=6.0, panel_size=2.8):
+    """The partial-correlation network of each dataset, one panel each.
+
+    Nodes are the factors at the same positions in every panel; an edge joins i and j where
+    Λ_k[i, j] != 0 (and |partial correlation| > ``tol``), blue when the partial correlation is
+    positive and red when negative, of width ``edge_width`` · |partial correlation| points (at
+    least 0.4); node areas are proportional to the factor's variance Σ_k[i, i], relative to the
+    largest variance over all panels (at least 4 % of ``node_size``).
+
+    Parameters
+    ----------
+    model : fitted MetaGraphicalLasso or array of shape (K, M, M) of precision matrices
+    dataset_names : sequence of K names, optional
+    truth : object with ``precisions`` and ``covariances`` (e.g.
+        :class:`metaglasso.datasets.SyntheticTruth`), a fitted model or precision matrices, optional
+        Drawn beside the estimate: a top row "truth" and a bottom row of the estimates.
+    align : bool, default=True
+        When ``truth`` and the model both have factors (``components`` / ``components_``), reorder
+        and flip the signs of the truth's factors to match the estimate's (see
+        :func:`metaglasso.interpret.align_factors`), so that node i is the same factor in both rows.
+    layout : {"circle", "spring"} or array of shape (M, 2), default="circle"
+    tol : float, default=0.0
+    ncols : int, optional
+        Panels per row without ``truth`` (default: min(K, 4)).
+    axes : sequence of matplotlib Axes, optional
+        K axes (2K with ``truth``: the truth's first).
+    node_size, edge_width, panel_size : float
+        Largest node area (points²), width of an edge of |partial correlation| 1 (points), and
+        the size of a panel (inches) of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    pcor, mask, var = _network_arrays(model, "model")
+    K, M = var.shape
+    names = _datasets(model, dataset_names) if hasattr(model, "precisions_") else (
+        list(range(K)) if dataset_names is None else list(dataset_names))
+    if len(names) != K:
+        raise ValueError(f"dataset_names must hold one name per dataset ({K}); got {len(names)}")
+    panels = [(pcor[k], mask[k], var[k], str(names[k])) for k in range(K)]
+    if truth is not None:
+        tp, tm, tv = _network_arrays(truth, "truth")
+        if tv.shape[1] != M:
+            raise ValueError(f"truth has {tv.shape[1]} factors; the model has {M}")
+        if tv.shape[0] != K:
+            raise ValueError(f"truth has {tv.shape[0]} datasets; the model has {K}")
+        comps = getattr(model, "components_", None)
+        tcomps = getattr(truth, "components", getattr(truth, "components_", None))
+        if align and comps is not None and tcomps is not None:
+            order, signs = align_factors(comps, tcomps)
+            flip = np.outer(signs, signs)
+            tp = tp[:, order][:, :, order] * flip
+            tm = tm[:, order][:, :, order]
+            tv = tv[:, order]
+        panels = [(tp[k], tm[k], tv[k], f"truth: {names[k]}") for k in range(K)] + [
+            (p, mk, v, f"estimate: {t}") for p, mk, v, t in panels]
+    weights = np.mean([np.abs(p) * mk for p, mk, _, _ in panels], axis=0)
+    pos = network_layout(weights, layout)
+    vmax = max(float(np.max(v)) for _, _, v, _ in panels)
+    vmax = vmax if vmax > 0 else 1.0
+    if axes is None:
+        if truth is not None:
+            nrows, nc = 2, K
+        else:
+            nc = min(K, 4) if ncols is None else max(1, int(ncols))
+            nrows = -(-K // nc)
+        height = panel_size * nrows + 1.1
+        fig, grid = plt.subplots(nrows, nc, figsize=(panel_size * nc, height), squeeze=False)
+        flat = list(grid.ravel())
+        for ax in flat[len(panels):]:
+            ax.set_visible(False)
+        axes = flat[:len(panels)]
+    else:
+        axes = list(np.ravel(axes))
+        if len(axes) != len(panels):
+            raise ValueError(f"axes must hold {len(panels)} Axes; got {len(axes)}")
+        fig = axes[0].figure
+    colors = _factor_colors(M)
+    for ax, (p, mk, v, title) in zip(axes, panels):
+        _draw_network(ax, pos, p, mk, v, vmax=vmax, node_size=node_size, edge_width=edge_width, tol=tol,
+                      colors=colors, title=title)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=POSITIVE_COLOR, lw=3, label="positive partial correlation"),
+               Line2D([], [], color=NEGATIVE_COLOR, lw=3, label="negative partial correlation")]
+    fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False, fontsize=9,
+               title="width ∝ |partial correlation|, node area ∝ factor variance", title_fontsize=9)
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.62 / height, top=1 - 0.45 / height, wspace=0.05,
+                        hspace=0.35)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Variances, scores, objective, BIC
+# --------------------------------------------------------------------------------------------
+
+def plot_variances(model, *, dataset_names=None, log=True, axes=None):
+    """Factor variances diag(Σ_k) per dataset (one line per factor) and the noise ε_k per dataset.
+
+    Parameters
+    ----------
+    model : fitted MetaGraphicalLasso
+    dataset_names : sequence of K names, optional
+    log : bool, default=True
+        Logarithmic variance axes (the variances often span orders of magnitude).
+    axes : pair of matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    names = [str(n) for n in _datasets(model, dataset_names)]
+    var = np.diagonal(model.covariances_, axis1=1, axis2=2)
+    eps = np.asarray(model.noise_variances_)
+    K, M = var.shape
+    if axes is None:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2.2, 1]})
+    else:
+        ax1, ax2 = axes
+        fig = ax1.figure
+    x = np.arange(K)
+    for m, color in enumerate(_factor_colors(M)):
+        ax1.plot(x, var[:, m], marker="o", color=color, lw=1.8, label=str(m))
+    ax1.set_xticks(x, names)
+    ax1.set_xlabel("dataset")
+    ax1.set_ylabel("variance Σ_k[i, i]")
+    ax1.set_title("(A) factor variances")
+    ax1.legend(title="factor", fontsize=8, title_fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
+               frameon=False)
+    ax2.bar(x, eps, color="0.45", width=0.6)
+    ax2.set_xticks(x, names)
+    ax2.set_xlabel("dataset")
+    ax2.set_ylabel("noise variance ε_k")
+    ax2.set_title("(B) noise variance ε_k")
+    if log:
+        ax1.set_yscale("log")
+    for ax in (ax1, ax2):
+        ax.grid(True, axis="y", alpha=0.3)
+        if K > 6:
+            ax.tick_params(axis="x", labelrotation=45)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scores(model, Xs=None, *, scores=None, dataset_names=None, factors=None, axes=None,
+                xlabel="sample (in order; datasets side by side)"):
+    """Latent scores over the sample order: one panel per factor, the datasets side by side.
+
+    Parameters
+    ----------
+    model : fitted MetaGraphicalLasso
+    Xs : sequence of K datasets, optional
+        The training datasets (scores by :func:`metaglasso.interpret.scores_table`).
+    scores : table from :func:`metaglasso.interpret.scores_table`, optional
+        Used instead of ``Xs``.
+    dataset_names : sequence of K names, optional
+    factors : sequence of int, optional
+        The factors to draw (default: all).
+    axes : sequence of matplotlib Axes, optional
+        One per factor drawn.
+    xlabel : str
+        Label of the horizontal axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from metaglasso._tables import table_columns
+    from metaglasso.interpret import factor_names, scores_table
+
+    plt = _pyplot()
+    if scores is None:
+        if Xs is None:
+            raise ValueError("plot_scores needs the datasets Xs or a scores table")
+        scores = scores_table(model, Xs, dataset_names=dataset_names)
+    names, cols = table_columns(scores)
+    t = dict(zip(names, cols))
+    M = model.components_.shape[0]
+    fnames = factor_names(M)
+    missing = [f for f in fnames if f not in t] + [c for c in ("dataset",) if c not in t]
+    if missing:
+        raise ValueError(f"scores must be a table of scores_table with the columns {missing}")
+    factors = list(range(M)) if factors is None else [int(f) for f in factors]
+    bad = [f for f in factors if not 0 <= f < M]
+    if bad:
+        raise ValueError(f"factors must be in [0, {M}); got {bad}")
+    ds = np.asarray([str(d) for d in t["dataset"]], dtype=object)
+    order = list(dict.fromkeys(ds))
+    if axes is None:
+        fig, axes = plt.subplots(len(factors), 1, figsize=(10, 0.95 * len(factors) + 1.0), sharex=True,
+                                 squeeze=False)
+        axes = list(axes[:, 0])
+    else:
+        axes = list(np.ravel(axes))
+        if len(axes) != len(factors):
+            raise ValueError(f"axes must hold {len(factors)} Axes; got {len(axes)}")
+        fig = axes[0].figure
+    x = np.arange(ds.size)
+    cmap = plt.get_cmap("tab10")
+    bounds = [int(np.flatnonzero(ds == d)[0]) for d in order]
+    for ax, f in zip(axes, factors):
+        y = np.asarray(t[fnames[f]], dtype=np.float64)
+        for i, d in enumerate(order):
+            sel = ds == d
+            ax.plot(x[sel], y[sel], lw=0.9, color=cmap(i % 10))
+        for b in bounds[1:]:
+            ax.axvline(b - 0.5, color="0.6", lw=0.8, ls="--")
+        ax.axhline(0, color="0.8", lw=0.6)
+        ax.set_ylabel(f"factor {f}", rotation=0, ha="right", va="center", fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.margins(x=0.005)
+    top = axes[0]
+    for i, d in enumerate(order):
+        sel = np.flatnonzero(ds == d)
+        top.annotate(d, ((sel[0] + sel[-1]) / 2, 1.02), xycoords=("data", "axes fraction"), ha="center",
+                     va="bottom", fontsize=9, color=cmap(i % 10), fontweight="bold")
+    axes[-1].set_xlabel(xlabel)
+    fig.tight_layout()
+    fig.subplots_adjust(hspace=0.15)
+    return fig
+
+
+def plot_objective(model, *, axes=None):
+    """The objective E over the iterations of a fit, and its gap to the final value (log scale).
+
+    Parameters
+    ----------
+    model : fitted MetaGraphicalLasso or 1-D array of objective values
+    axes : pair of matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    hist = np.asarray(getattr(model, "objective_history_", model), dtype=np.float64).ravel()
+    if hist.size == 0:
+        raise ValueError("the objective history is empty")
+    if axes is None:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    else:
+        ax1, ax2 = axes
+        fig = ax1.figure
+    it = np.arange(hist.size)
+    ax1.plot(it, hist, color="0.2", lw=1.5)
+    ax1.set_xlabel("iteration")
+    ax1.set_ylabel("objective E")
+    ax1.set_title("objective")
+    gap = hist - hist[-1]
+    keep = gap > 0
+    if np.any(keep):
+        ax2.semilogy(it[keep], gap[keep], color="tab:blue", lw=1.5)
+    ax2.set_xlabel("iteration")
+    ax2.set_ylabel("E − E_final")
+    ax2.set_title("distance to the final objective")
+    for ax in (ax1, ax2):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _bic_records(search):
+    from metaglasso._tables import pandas_or_none, table_columns
+
+    if hasattr(search, "results_"):
+        records = list(search.results_)
+    elif isinstance(search, (list, tuple)):
+        records = list(search)
+    else:
+        pd = pandas_or_none()
+        if (pd is not None and isinstance(search, pd.DataFrame)) or isinstance(search, dict):
+            names, cols = table_columns(search)
+            t = dict(zip(names, cols))
+            records = [{k: t[k][i] for k in t} for i in range(len(cols[0]))]
+        else:
+            raise ValueError(f"search must be a fitted MetaGraphicalLassoBIC, its results_ or a table; got {type(search).__name__}")
+    for key in ("n_components", "alpha", "bic"):
+        if records and key not in records[0]:
+            raise ValueError(f"the BIC records need the key {key!r}")
+    if not records:
+        raise ValueError("the BIC grid is empty")
+    return records
+
+
+def plot_bic(search, *, ax=None):
+    """BIC over the penalty ρ, one line per number of factors M; the smallest BIC is starred.
+
+    Parameters
+    ----------
+    search : fitted MetaGraphicalLassoBIC, its ``results_`` or a table with the columns
+        ``n_components``, ``alpha`` and ``bic``
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    records = _bic_records(search)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    ms = sorted({int(r["n_components"]) for r in records})
+    colors = _factor_colors(max(len(ms), 1))
+    for color, m in zip(colors, ms):
+        pts = sorted((float(r["alpha"]), float(r["bic"])) for r in records if int(r["n_components"]) == m)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=color, label=f"M = {m}")
+    best = min(records, key=lambda r: float(r["bic"]))
+    ax.plot([float(best["alpha"])], [float(best["bic"])], marker="*", ms=18, color="gold", mec="black",
+            ls="none", zorder=5, label=f"best: M = {int(best['n_components'])}, ρ = {float(best['alpha']):g}")
+    alphas = [float(r["alpha"]) for r in records]
+    if min(alphas) > 0 and max(alphas) / min(alphas) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("penalty ρ")
+    ax.set_ylabel("BIC")
+    ax.set_title("BIC over the grid (smaller is better)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,231 @@
+"""``metaglasso fit``, ``select`` and ``report`` on files written here; clear one-line errors."""
+
+import argparse
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from metaglasso.__main__ import build_parser, main
+from metaglasso.datasets import make_synthetic
+from metaglasso.io import load_model, read_metadata
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("matplotlib")
+
+V, M = 20, 2
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    Xs, _ = make_synthetic(V, [40, 50, 45], 3, M, random_state=0)
+    cols = [f"g{i}" for i in range(V)]
+    frames = []
+    for k, X in enumerate(Xs):
+        f = pd.DataFrame(X, columns=cols)
+        f.insert(0, "grp", ["alpha", "beta", "gamma"][k])
+        f.insert(1, "date", [f"d{k}-{i}" for i in range(len(X))])
+        frames.append(f)
+    data = pd.concat(frames, ignore_index=True)
+    csv = d / "data.csv"
+    data.to_csv(csv, index=False)
+    labels = d / "labels.csv"
+    pd.DataFrame({"variable": cols, "sector": ["S1", "S2"] * (V // 2),
+                  "industry": [f"I{i % 4}" for i in range(V)]}).to_csv(labels, index=False)
+    gmt = d / "sets.gmt"
+    gmt.write_text("setA\tfirst\t" + "\t".join(cols[:6]) + "\nsetB\tsecond\t" + "\t".join(cols[6:12]) + "\n")
+    return d, csv, labels, gmt, data
+
+
+def _run(argv, capsys):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_fit_writes_tables_figures_report(files, tmp_path, capsys):
+    d, csv, labels, gmt, data = files
+    out = tmp_path / "out"
+    rc, stdout, err = _run(["fit", csv, "--group", "grp", "--index-col", "date", "-M", M, "--alpha", 0.05,
+                            "--out", out, "--labels", labels, "--gene-sets", gmt, "--n-top", 5, "--no-progress"],
+                           capsys)
+    assert rc == 0, err
+    for name in ("model.npz", "loadings.csv", "scores.csv", "variances.csv", "variance_explained.csv", "edges.csv",
+                 "characteristic_variables.csv", "label_enrichment.csv", "label_enrichment_summary.csv",
+                 "gene_set_enrichment.csv", "networks.png", "variances.png", "scores.png", "objective.png",
+                 "report.html"):
+        assert (out / name).exists(), name
+    assert "wrote" in stdout
+    loadings = pd.read_csv(out / "loadings.csv")
+    assert list(loadings.columns) == ["variable", "factor_0", "factor_1"]
+    assert list(loadings["variable"]) == [f"g{i}" for i in range(V)]
+    scores = pd.read_csv(out / "scores.csv")
+    assert scores.shape == (len(data), 2 + M)
+    assert list(scores["dataset"].unique()) == ["alpha", "beta", "gamma"]
+    assert list(scores["sample"][:3]) == ["d0-0", "d0-1", "d0-2"]
+    variances = pd.read_csv(out / "variances.csv")
+    assert list(variances["dataset"]) == ["alpha", "beta", "gamma"]
+    model = load_model(out / "model.npz")
+    assert model.dataset_names_ == ["alpha", "beta", "gamma"]
+    assert list(model.feature_names_in_) == [f"g{i}" for i in range(V)]
+    np.testing.assert_allclose(loadings[["factor_0", "factor_1"]].to_numpy(), model.components_.T, rtol=1e-15)
+    assert read_metadata(out / "model.npz")["user"]["command"] == "fit"
+    enr = pd.read_csv(out / "label_enrichment.csv", keep_default_na=False)
+    assert set(enr["level"]) <= {"sector", "industry"}
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4
+    assert "Partial-correlation networks" in html and "Label over-representation" in html
+
+    # rebuild the report from the model and the tables beside it
+    rebuilt = tmp_path / "rebuilt"
+    rc, stdout, err = _run(["report", out / "model.npz", "--out", rebuilt], capsys)
+    assert rc == 0, err
+    html2 = (rebuilt / "report.html").read_text()
+    assert html2.count("data:image/png;base64,") == 4
+    assert "Label over-representation" in html2
+
+
+def _one_line_error(rc, err, *needles):
+    assert rc != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("metaglasso fit: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_bad_files(files, tmp_path, capsys):
+    d, csv, labels, gmt, data = files
+    out = tmp_path / "o"
+    rc, _, err = _run(["fit", csv, "--group", "cohort", "-M", M, "--out", out], capsys)
+    _one_line_error(rc, err, "--group column 'cohort' is not in", "data.csv", "grp")
+
+    rc, _, err = _run(["fit", csv, "--group", "grp", "-M", M, "--out", out], capsys)  # 'date' is text
+    _one_line_error(rc, err, "column 'date' is not numeric", "'d0-0'", "--drop")
+
+    small = data.iloc[:-44]  # the last group keeps one sample
+    path = tmp_path / "small.csv"
+    small.to_csv(path, index=False)
+    rc, _, err = _run(["fit", path, "--group", "grp", "--drop", "date", "-M", M, "--out", out], capsys)
+    _one_line_error(rc, err, "group 'gamma' of column 'grp' has 1 sample(s)", "at least 2")
+
+    holes = data.copy()
+    holes.loc[5, "g3"] = np.nan
+    path = tmp_path / "holes.csv"
+    holes.to_csv(path, index=False)
+    rc, _, err = _run(["fit", path, "--group", "grp", "--drop", "date", "-M", M, "--out", out], capsys)
+    _one_line_error(rc, err, "column 'g3' has 1 missing value(s)")
+
+    rc, _, err = _run(["fit", tmp_path / "nope.csv", "-M", M, "--out", out], capsys)
+    _one_line_error(rc, err, "does not exist")
+
+    rc, _, err = _run(["fit", csv, "--drop", "grp", "date", "--split", 50, 40, "-M", M, "--out", out], capsys)
+    _one_line_error(rc, err, "--split points must increase strictly")
+
+    rc, _, err = _run(["fit", csv, "--group", "grp", "--drop", "date", "-M", V, "--out", out], capsys)
+    _one_line_error(rc, err, "-M/--n-components must be in [1, 20)")
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    rc, _, err = _run(["fit", empty, "-M", M, "--out", out], capsys)
+    _one_line_error(rc, err, "is empty")
+
+
+def test_bad_file_exit_status_from_the_shell(files, tmp_path):
+    d, csv, *_ = files
+    proc = subprocess.run([sys.executable, "-m", "metaglasso", "fit", str(csv), "--group", "missing", "-M", "2",
+                           "--out", str(tmp_path / "x")], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("metaglasso fit: error: --group column 'missing' is not in "
+                                   f"'{csv}' (columns: grp, date, g0, g1, g2, g3, g4, g5, ... (22 in all))")
+
+
+def test_select_with_split_then_report(files, tmp_path, capsys):
+    d, csv, *_ = files
+    out = tmp_path / "sel"
+    rc, stdout, err = _run(["select", csv, "--drop", "grp", "date", "--split", 40, 90, "-M", 1, 2,
+                            "--alphas", 0.05, 0.2, "--out", out, "--quiet"], capsys)
+    assert rc == 0, err
+    assert "BIC chose M=" in stdout
+    grid = pd.read_csv(out / "bic_grid.csv")
+    assert len(grid) == 4 and {"n_components", "alpha", "bic"} <= set(grid.columns)
+    assert (out / "bic.png").exists()
+    meta = read_metadata(out / "model.npz")
+    assert len(meta["selection"]) == 4
+    assert meta["dataset_names"] == ["0:40", "40:90", "90:135"]
+    rc, _, err = _run(["report", out, "--no-figures"], capsys)  # the folder works too
+    assert rc == 0, err
+    assert "Model selection (BIC)" in (out / "report.html").read_text()
+
+
+def test_npz_input_with_labels(tmp_path, capsys):
+    Xs, _ = make_synthetic(V, [30, 30], 2, M, random_state=1)
+    X = np.vstack(Xs).T.astype(np.float32)  # variables in rows, as the stock files
+    names = np.array([f"t{i}" for i in range(V)])
+    sector = np.array(["A", "B", "", "C"] * (V // 4))
+    path = tmp_path / "d.npz"
+    np.savez(path, prices=X, year=np.repeat([2015, 2016], 30), tickers=names, sector=sector,
+             other=np.zeros((3, 3)))
+    out = tmp_path / "npz"
+    rc, _, err = _run(["fit", path, "--array", "prices", "--transpose", "--group", "year", "--names", "tickers",
+                       "--label-keys", "sector", "-M", M, "--out", out, "--no-figures"], capsys)
+    assert rc == 0, err
+    assert pd.read_csv(out / "variances.csv")["dataset"].tolist() == [2015, 2016]
+    assert pd.read_csv(out / "loadings.csv")["variable"].tolist() == list(names)
+    assert (out / "label_enrichment.csv").exists() and not (out / "networks.png").exists()
+    rc, _, err = _run(["fit", path, "--group", "year", "-M", M, "--out", out], capsys)
+    _one_line_error(rc, err, "choose the data array with --array", "other", "prices")
+    rc, _, err = _run(["fit", path, "--array", "prices", "--group", "year", "-M", M, "--out", out], capsys)
+    _one_line_error(rc, err, "--group 'year' must hold one value per sample (20)", "add --transpose")
+
+
+def test_every_option_has_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name in ("fit", "select", "report"):
+        p = sub.choices[name]
+        assert p.description and len(p.description) > 80
+        for action in p._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
+
+
+def test_help_text_runs(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--group COLUMN" in out and "--split ROW" in out and "--label-keys" in out
+
+
+def test_progress_bar_draws():
+    from metaglasso._cli import _Progress
+
+    stream = io.StringIO()
+    with _Progress(2, enabled=True, stream=stream) as p:
+        p.step("M=2 ρ=0.1")
+        p.step("M=2 ρ=0.05")
+        p.finish()
+    text = stream.getvalue()
+    assert "2/2 fits" in text and text.endswith("\n")
+    plain = io.StringIO()
+    with _Progress(2, enabled=False, stream=plain) as p:
+        p.step("first")
+        p.step("second")
+    assert plain.getvalue().splitlines() == ["[1/2] first", "[2/2] second"]
+
+
+def test_parquet_input(files, tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    d, csv, labels, gmt, data = files
+    path = tmp_path / "data.parquet"
+    data.to_parquet(path)
+    out = tmp_path / "pq"
+    rc, _, err = _run(["fit", path, "--group", "grp", "--index-col", "date", "-M", M, "--out", out, "--no-figures"],
+                      capsys)
+    assert rc == 0, err
+    assert pd.read_csv(out / "variances.csv")["dataset"].tolist() == ["alpha", "beta", "gamma"]

@@ -1,0 +1,135 @@
+"""Figures render headless (Agg) and draw what the model holds."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from metaglasso import MetaGraphicalLasso, MetaGraphicalLassoBIC, interpret, partial_correlations, plotting  # noqa: E402
+from metaglasso.datasets import make_synthetic  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    Xs, truth = make_synthetic(40, 120, 3, 4, random_state=0)
+    model = MetaGraphicalLasso(n_components=4, alpha=0.02).fit(Xs)
+    return Xs, truth, model
+
+
+def _render(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=40)
+    assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _edges(ax):
+    (lines,) = [c for c in ax.collections if c.get_label() == "edges"]
+    return lines
+
+
+def _known_precisions():
+    """Three 5 × 5 precision matrices with 0, 1 and 4 edges (signs known)."""
+    P = np.stack([np.eye(5) * 2.0 for _ in range(3)])
+    P[1, 0, 1] = P[1, 1, 0] = -0.5  # positive partial correlation
+    for i, j, v in [(0, 2, 0.4), (1, 3, -0.3), (2, 4, 0.2), (3, 4, -0.6)]:
+        P[2, i, j] = P[2, j, i] = v
+    return P
+
+
+def test_networks_edges_per_panel():
+    P = _known_precisions()
+    fig = plotting.plot_networks(P, dataset_names=["a", "b", "c"])
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 3
+    counts = [len(_edges(ax).get_segments()) for ax in axes]
+    assert counts == [0, 1, 4]
+    assert [int(np.count_nonzero(np.triu(p, 1))) for p in P] == counts
+    # same node positions in every panel
+    offsets = [ax.collections[1].get_offsets() for ax in axes]
+    for off in offsets[1:]:
+        np.testing.assert_array_equal(off, offsets[0])
+    assert offsets[0].shape == (5, 2)
+    # colours: blue for positive partial correlations (negative precision entries), red for negative
+    colors = _edges(axes[2]).get_colors()
+    pc = partial_correlations(P[2])
+    iu, ju = np.triu_indices(5, 1)
+    vals = np.sort(pc[iu, ju][P[2][iu, ju] != 0])
+    n_pos = int(np.sum(vals > 0))
+    blue = matplotlib.colors.to_rgba(plotting.POSITIVE_COLOR, alpha=0.85)
+    assert sum(np.allclose(c, blue) for c in colors) == n_pos
+    widths = np.sort(_edges(axes[2]).get_linewidths())
+    np.testing.assert_allclose(widths, np.sort(np.maximum(6.0 * np.abs(vals), 0.4)))
+    assert [ax.get_title().splitlines()[0] for ax in axes] == ["a", "b", "c"]
+    _render(fig)
+
+
+def test_networks_with_truth_and_model(fitted):
+    Xs, truth, model = fitted
+    fig = plotting.plot_networks(model, truth=truth, dataset_names=["x", "y", "z"], layout="spring")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 6
+    est_counts = [len(_edges(ax).get_segments()) for ax in axes[3:]]
+    assert est_counts == [int(np.count_nonzero(np.triu(p, 1))) for p in model.precisions_]
+    truth_counts = [len(_edges(ax).get_segments()) for ax in axes[:3]]
+    assert truth_counts == [int(np.count_nonzero(np.triu(p, 1))) for p in truth.precisions]
+    assert axes[0].get_title().startswith("truth: x")
+    # node areas ∝ variances, relative to the largest over all panels
+    var = np.diagonal(model.covariances_, axis1=1, axis2=2)
+    tvar = np.diagonal(truth.covariances, axis1=1, axis2=2)
+    vmax = max(var.max(), tvar.max())
+    sizes = axes[3].collections[1].get_sizes()
+    np.testing.assert_allclose(sizes, np.maximum(900 * var[0] / vmax, 900 * 0.04))
+    _render(fig)
+
+
+def test_other_figures_render(fitted):
+    Xs, _, model = fitted
+    _render(plotting.plot_variances(model, dataset_names=["a", "b", "c"]))
+    fig = plotting.plot_scores(model, Xs)
+    assert len(fig.axes) == 4
+    assert len(fig.axes[0].lines) >= 3
+    _render(fig)
+    _render(plotting.plot_scores(model, scores=interpret.scores_table(model, Xs), factors=[0, 2]))
+    _render(plotting.plot_objective(model))
+    search = MetaGraphicalLassoBIC([2, 4], [0.02, 0.1]).fit(Xs)
+    fig = plotting.plot_bic(search)
+    assert len(fig.axes[0].lines) == 3  # one per M and the best point
+    _render(fig)
+    _render(plotting.plot_bic(search.results_))
+
+
+def test_plot_errors(fitted):
+    Xs, _, model = fitted
+    with pytest.raises(ValueError, match="layout must be 'circle', 'spring'"):
+        plotting.plot_networks(model, layout="grid")
+    with pytest.raises(ValueError, match=r"axes must hold 3 Axes; got 1"):
+        _, ax = plt.subplots()
+        plotting.plot_networks(model, axes=[ax])
+    with pytest.raises(ValueError, match="plot_scores needs the datasets Xs or a scores table"):
+        plotting.plot_scores(model)
+    with pytest.raises(ValueError, match=r"factors must be in \[0, 4\); got \[7\]"):
+        plotting.plot_scores(model, Xs, factors=[7])
+
+
+def test_missing_matplotlib_message(monkeypatch, fitted):
+    _, _, model = fitted
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"metaglasso\[plot\]"):
+        plotting.plot_variances(model)
+
+
+def test_matplotlib_is_imported_lazily():
+    code = "import sys, metaglasso.plotting, metaglasso.interpret; assert 'matplotlib' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
