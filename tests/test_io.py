@@ -119,3 +119,13 @@ def test_load_errors(data, tmp_path):
         save_model(model, tmp_path / "bad.npz", dataset_names=["a"])
     with pytest.raises(ValueError, match="model must be a fitted"):
         save_model(MetaGraphicalLasso(), tmp_path / "unfitted.npz")
+
+
+def test_callback_is_not_stored(data, tmp_path):
+    """A callback is code, not data: saving works and the loaded model has callback=None."""
+    seen = []
+    model = MetaGraphicalLasso(n_components=M, alpha=0.03, callback=seen.append, warm_start=True).fit(data)
+    assert seen
+    loaded = load_model(save_model(model, tmp_path / "model.npz"))
+    assert loaded.callback is None and loaded.warm_start is True
+    np.testing.assert_array_equal(model.components_, loaded.components_)

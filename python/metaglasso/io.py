@@ -95,6 +95,7 @@ def save_model(model, path, *, dataset_names=None, metadata=None):
         params["init"] = "array"
     if not (params["random_state"] is None or isinstance(params["random_state"], numbers.Integral)):
         params["random_state"] = None  # a Generator cannot be stored; its draw is already in the fit
+    params["callback"] = None  # code is not data: a loaded model has no callback
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
