@@ -27,9 +27,10 @@ class CLIError(Exception):
 # --------------------------------------------------------------------------------------------
 
 class _Progress:
-    """A progress line on stderr: a bar over the fits of a grid with the current fit's elapsed time,
-    redrawn by a background thread (the core releases the GIL while it fits). Without a terminal
-    (or with ``enabled=False``) one plain line per fit is printed instead, unless quiet."""
+    """A progress line on stderr: a bar over the fits of a grid with the current fit's iteration,
+    objective and elapsed time, redrawn by a background thread (the core releases the GIL while it
+    fits and reports each iteration through the estimator's callback, :meth:`update`). Without a
+    terminal (or with ``enabled=False``) one plain line per fit is printed instead, unless quiet."""
 
     _SPIN = "|/-\\"
 
@@ -41,6 +42,7 @@ class _Progress:
         self.plain = not self.live and not quiet
         self.done = 0
         self.label = ""
+        self.detail = ""
         self.started = self.step_started = time.perf_counter()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -68,9 +70,15 @@ class _Progress:
             if self.label:
                 self.done += 1
             self.label = label
+            self.detail = ""
             self.step_started = time.perf_counter()
             if self.plain:
                 print(f"[{self.done + 1}/{self.total}] {label}", file=self.stream, flush=True)
+
+    def update(self, progress):
+        """The estimator's callback: the current fit's iteration and objective (a FitProgress)."""
+        with self._lock:
+            self.detail = f"iteration {progress.iteration}, E {progress.objective:.8g}"
 
     def finish(self):
         with self._lock:
@@ -85,6 +93,8 @@ class _Progress:
         elapsed = time.perf_counter() - self.started
         spin = self._SPIN[int(elapsed * 5) % 4] if not final else " "
         label = f" {self.label}" if self.label and not final else ""
+        if self.detail and not final:
+            label += f": {self.detail}"
         line = f"\r[{bar}] {self.done}/{self.total} fits{label} {spin} {_clock(elapsed)}"
         self.stream.write(line.ljust(78) + ("\n" if final else ""))
         self.stream.flush()
@@ -586,6 +596,8 @@ def _cmd_fit(args):
     model = MetaGraphicalLasso(n_components=args.n_components, alpha=args.alpha, **_estimator_params(args))
     start = time.perf_counter()
     with _Progress(1, enabled=args.progress, quiet=args.quiet) as progress:
+        if progress.live:
+            model.set_params(callback=progress.update)
         progress.step(f"fitting M={args.n_components} ρ={args.alpha:g}")
         _, notes = _fit_quietly(lambda: model.fit(inp.frames))
         progress.finish()
@@ -645,7 +657,10 @@ def _cmd_select(args):
     total = len(args.n_components) * len(args.alphas) + 1
     start = time.perf_counter()
     with _Progress(total, enabled=args.progress, quiet=args.quiet) as progress:
-        search = _ProgressSearch.make(progress, args.n_components, args.alphas, **_estimator_params(args))
+        params = _estimator_params(args)
+        if progress.live:
+            params["callback"] = progress.update
+        search = _ProgressSearch.make(progress, args.n_components, args.alphas, **params)
         _, notes = _fit_quietly(lambda: search.fit(inp.frames))
         progress.finish()
     elapsed = time.perf_counter() - start
