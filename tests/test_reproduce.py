@@ -49,3 +49,12 @@ def test_command_line_bic_table(capsys):
     out = capsys.readouterr().out
     assert "| 100 | 200 |  | 1 |" in out
     assert "`metaglasso reproduce table3 --features 100 --samples 200 --trials 1`" in out
+
+
+def test_command_line_table1(capsys):
+    """One trial of the first row: MGLASSO beats both baselines in Dist and KLD (bold)."""
+    assert main(["reproduce", "table1", "--features", "100", "--samples", "200", "--trials", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| MGLASSO |")]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].split("|")]
+    assert cells[8].startswith("**") and cells[9].startswith("**")

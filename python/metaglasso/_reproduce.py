@@ -99,10 +99,14 @@ def table1(*, features=(100, 1000, 10000), samples=(200, 1000), trials=10, trial
         fits["MGLASSO"] = (_mglasso(Xs, M_TRUE, alpha, n_threads), alpha, time.perf_counter() - t0)
         for method in ("PCA", "ICA"):
             t0 = time.perf_counter()
-            est = fit_baseline(Xs, M_TRUE, method=method.lower(), alpha=BASELINE_ALPHA, random_state=seed + t)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                est = fit_baseline(Xs, M_TRUE, method=method.lower(), alpha=BASELINE_ALPHA, random_state=seed + t)
+            est.converged_ = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
             fits[method] = (est, BASELINE_ALPHA, time.perf_counter() - t0)
         for method, (est, a, seconds) in fits.items():
-            records.append(dict(method=method, V=V, N=N, alpha=a, trial=t, time=seconds, **evaluate(truth, est)))
+            records.append(dict(method=method, V=V, N=N, alpha=a, trial=t, time=seconds,
+                                converged=bool(est.converged_), **evaluate(truth, est)))
         log(f"table1 V={V} N={N} trial {t}: " + ", ".join(
             f"{r['method']} dist {r['dist']:.3f} kld {r['kld']:.3f}" for r in records[-3:]))
     return records
@@ -178,7 +182,7 @@ def _fmt(mean, sd, digits):
 
 def markdown_table1(records):
     """Markdown of Table 1: mean ± sd per row and method, the paper's mean beside it, best in bold."""
-    lines = ["| method | V | N | ρ | trials | Space | Eps | Dist | KLD | paper Dist | paper KLD |",
+    lines = ["| method | V | N | ρ | trials (not converged) | Space | Eps | Dist | KLD | paper Dist | paper KLD |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = sorted({(r["V"], r["N"]) for r in records})
     digits = dict(space=3, eps=5, dist=3, kld=3)
@@ -188,6 +192,8 @@ def markdown_table1(records):
             rs = [r for r in records if (r["V"], r["N"], r["method"]) == (V, N, method)]
             cells[method] = {key: _mean_sd([r[key] for r in rs]) for key in digits}
             cells[method]["alpha"], cells[method]["n"] = rs[0]["alpha"], len(rs)
+            failed = sum(not r.get("converged", True) for r in rs)
+            cells[method]["trials"] = f"{len(rs)} ({failed})" if failed else str(len(rs))
         best_dist = max(cells, key=lambda m: cells[m]["dist"][0])
         best_kld = min(cells, key=lambda m: cells[m]["kld"][0])
         for method, c in cells.items():
@@ -197,7 +203,7 @@ def markdown_table1(records):
             if method == best_kld:
                 text["kld"] = f"**{text['kld']}**"
             paper = PAPER_TABLE1.get((method, V, N))
-            lines.append(f"| {method} | {V:,} | {N:,} | {c['alpha']} | {c['n']} | {text['space']} | {text['eps']} | "
+            lines.append(f"| {method} | {V:,} | {N:,} | {c['alpha']} | {c['trials']} | {text['space']} | {text['eps']} | "
                          f"{text['dist']} | {text['kld']} | {paper[2] if paper else ''} | {paper[3] if paper else ''} |")
     return "\n".join(lines)
 
