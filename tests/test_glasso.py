@@ -241,6 +241,77 @@ def test_large_factor_covariance_converges(p, n, frac):
     assert elapsed < 60
 
 
+def factor_correlation(rng, p, k=5):
+    """Correlation matrix of the population covariance L Lᵀ + I of a k-factor model (L standard
+    normal): dense, strongly correlated and ill-conditioned, the structure of the speed benchmark."""
+    L = rng.standard_normal((p, k))
+    S = L @ L.T + np.eye(p)
+    d = np.sqrt(np.diag(S))
+    S = S / np.outer(d, d)
+    return 0.5 * (S + S.T)
+
+
+def test_factor_correlation_converges_to_tight_kkt():
+    rng = np.random.default_rng(300)
+    p, alpha, tol = 300, 0.1, 1e-10
+    S = factor_correlation(rng, p)
+    cov, precision, n_iter = graphical_lasso(S, alpha, tol=tol, return_n_iter=True)
+    assert is_spd(precision)
+    W = np.linalg.inv(precision)
+    assert kkt_violation(S, alpha, precision, W) <= KKT_TOL
+    assert _core.glasso_duality_gap(S, alpha, precision, False) <= tol * p
+    assert np.abs(cov - W).max() <= 1e-10 * np.abs(W).max()
+    assert n_iter < 60
+    assert 0 < np.count_nonzero(precision) < p * p / 4
+
+
+@pytest.mark.parametrize("kind", ["sparse", "factor"])
+def test_loose_tolerance_is_certified(kind):
+    # The 20×20 benchmark setting: a duality gap of 1e-4, i.e. tol = 1e-4 / p. The answer is not
+    # refined beyond what the gap and the KKT tolerance ask, but the gap holds.
+    rng = np.random.default_rng(20)
+    p, n = 20, 200
+    if kind == "sparse":
+        A = np.triu(rng.uniform(-1.0, 1.0, (p, p)) * (rng.random((p, p)) < 0.1), 1)
+        P = A + A.T
+        P += np.eye(p) * (np.abs(P).sum(axis=1).max() + 0.5)
+        X = rng.standard_normal((n, p)) @ np.linalg.cholesky(np.linalg.inv(P)).T
+    else:
+        X = rng.standard_normal((n, 5)) @ rng.standard_normal((5, p)) + rng.standard_normal((n, p))
+    S = np.cov(X.T, bias=True)
+    d = np.sqrt(np.diag(S))
+    S = 0.5 * (S / np.outer(d, d) + (S / np.outer(d, d)).T)
+    _, precision = graphical_lasso(S, 0.1, tol=1e-4 / p)
+    assert is_spd(precision)
+    assert _core.glasso_duality_gap(S, 0.1, precision, False) <= 1e-4
+    _, exact = graphical_lasso(S, 0.1, tol=1e-12)
+    assert np.abs(precision - exact).max() <= 1e-2 * np.abs(exact).max()
+
+
+def test_input_layouts_give_identical_results():
+    rng = np.random.default_rng(14)
+    S = factor_covariance(rng, 12, n=60)
+    _, expected = graphical_lasso(S, 0.1, tol=1e-10)
+    big = np.zeros((24, 24))
+    big[::2, ::2] = S
+    for variant in (np.asfortranarray(S), S.tolist(), big[::2, ::2]):  # F order, a list, a strided view
+        _, precision = graphical_lasso(variant, 0.1, tol=1e-10)
+        np.testing.assert_array_equal(precision, expected)
+
+
+def test_repeated_calls_are_identical():
+    # The solver's buffers are reused from call to call (and across sizes): results do not depend
+    # on what was solved before.
+    rng = np.random.default_rng(15)
+    problems = [factor_covariance(rng, p, n=4 * p) for p in (6, 25, 6, 40, 25)]
+    first = [graphical_lasso(S, 0.1, tol=1e-11, return_n_iter=True) for S in problems]
+    second = [graphical_lasso(S, 0.1, tol=1e-11, return_n_iter=True) for S in reversed(problems)][::-1]
+    for (c1, p1, n1), (c2, p2, n2) in zip(first, second):
+        np.testing.assert_array_equal(p1, p2)
+        np.testing.assert_array_equal(c1, c2)
+        assert n1 == n2
+
+
 # ---------------------------------------------------------------------------------------------
 # f) special cases
 

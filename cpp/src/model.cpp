@@ -48,7 +48,7 @@ void update_dataset_state(const Dataset& data, const Eigen::Ref<const Matrix>& D
   state.noise = noise_variance(data.trace(), state.DtSD, data.n_features());
   const Index M = D.cols();
   const bool warm = state.glasso.precision.rows() == M && state.glasso.precision.cols() == M;
-  state.glasso = graphical_lasso(state.DtSD, rho, glasso_options, warm ? &state.glasso.precision : nullptr);
+  state.glasso_solver.solve(state.DtSD, rho, glasso_options, warm ? &state.glasso.precision : nullptr, state.glasso);
   state.objective = dataset_objective(data.trace(), state.DtSD, state.glasso.precision, state.noise,
                                       data.n_features(), rho, glasso_options.penalize_diagonal);
 }

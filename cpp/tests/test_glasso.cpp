@@ -3,8 +3,11 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,8 +16,54 @@
 
 using metaglasso::GlassoOptions;
 using metaglasso::GlassoResult;
+using metaglasso::GlassoSolver;
 using metaglasso::Index;
 using metaglasso::Matrix;
+
+// Counting replacements of the global allocation functions: the count of the calls made while
+// `g_count_allocations` is set (used to check that repeated solves allocate nothing).
+namespace {
+std::atomic<bool> g_count_allocations{false};
+std::atomic<long> g_allocations{0};
+void* counted_malloc(std::size_t n) {
+  if (g_count_allocations.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* ptr = std::malloc(n == 0 ? 1 : n)) return ptr;
+  throw std::bad_alloc();
+}
+void* counted_aligned(std::size_t n, std::size_t align) {
+  if (g_count_allocations.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t size = ((n == 0 ? 1 : n) + align - 1) / align * align;
+  if (void* ptr = std::aligned_alloc(align, size)) return ptr;
+  throw std::bad_alloc();
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return counted_malloc(n); }
+void* operator new[](std::size_t n) { return counted_malloc(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return counted_malloc(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return counted_malloc(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new(std::size_t n, std::align_val_t a) { return counted_aligned(n, static_cast<std::size_t>(a)); }
+void* operator new[](std::size_t n, std::align_val_t a) { return counted_aligned(n, static_cast<std::size_t>(a)); }
+void operator delete(void* ptr) noexcept { std::free(ptr); }
+void operator delete[](void* ptr) noexcept { std::free(ptr); }
+void operator delete(void* ptr, std::size_t) noexcept { std::free(ptr); }
+void operator delete[](void* ptr, std::size_t) noexcept { std::free(ptr); }
+void operator delete(void* ptr, std::align_val_t) noexcept { std::free(ptr); }
+void operator delete[](void* ptr, std::align_val_t) noexcept { std::free(ptr); }
+void operator delete(void* ptr, std::size_t, std::align_val_t) noexcept { std::free(ptr); }
+void operator delete[](void* ptr, std::size_t, std::align_val_t) noexcept { std::free(ptr); }
 
 namespace {
 
@@ -38,6 +87,17 @@ Matrix factor_covariance(Index p, Index k, Index n, double strength, double nois
   const Matrix X = F * normal_matrix(k, n, seed + 1) + noise * normal_matrix(p, n, seed + 2);
   const Matrix Xc = X.colwise() - X.rowwise().mean();
   return Xc * Xc.transpose() / static_cast<double>(n);
+}
+
+// Correlation matrix of the population covariance F Fᵀ + I of a k-factor model, F (p, k) standard
+// normal: dense, strongly correlated and ill-conditioned (the matrices on which scikit-learn's
+// graphical lasso stops with "Non SPD result").
+Matrix factor_correlation(Index p, Index k, std::uint64_t seed) {
+  const Matrix F = normal_matrix(p, k, seed);
+  Matrix S = F * F.transpose() + Matrix::Identity(p, p);
+  const Eigen::VectorXd d = S.diagonal().cwiseSqrt().cwiseInverse();
+  S = d.asDiagonal() * S * d.asDiagonal();
+  return 0.5 * (S + S.transpose());
 }
 
 // Largest violation of the KKT conditions of the graphical lasso at (Θ, W = Θ⁻¹):
@@ -232,6 +292,25 @@ TEST_CASE("an iteration cap returns a positive definite iterate flagged as not c
   CHECK((r.covariance - dense_inverse(r.precision)).cwiseAbs().maxCoeff() < 1e-8 * r.covariance.cwiseAbs().maxCoeff());
 }
 
+TEST_CASE("max_iter = 0 returns the start, positive definite, with its exact inverse") {
+  const Matrix S = factor_covariance(15, 3, 60, 2.0, 1.0, 52);
+  GlassoOptions o;
+  o.max_iter = 0;
+  const double rho = 0.05 * S.diagonal().mean();
+  const GlassoResult cold = metaglasso::graphical_lasso(S, rho, o);
+  CHECK_FALSE(cold.converged);
+  CHECK(cold.n_iter == 0);
+  CHECK(is_spd(cold.precision));
+  CHECK((cold.covariance - dense_inverse(cold.precision)).cwiseAbs().maxCoeff() < 1e-12);
+  const Matrix start = dense_inverse(S + Matrix::Identity(15, 15));
+  const Matrix start_sym = 0.5 * (start + start.transpose());
+  const GlassoResult warm = metaglasso::graphical_lasso(S, rho, o, &start_sym);
+  CHECK_FALSE(warm.converged);
+  CHECK(warm.n_iter == 0);
+  CHECK((warm.precision - start_sym).cwiseAbs().maxCoeff() == 0.0);
+  CHECK((warm.covariance - dense_inverse(start_sym)).cwiseAbs().maxCoeff() < 1e-12);
+}
+
 TEST_CASE("a p = 200 factor covariance converges with the KKT conditions") {
   const Index p = 200;
   const Matrix S = factor_covariance(p, 3, 800, 0.7, 1.0, 61);
@@ -288,4 +367,111 @@ TEST_CASE("invalid arguments throw std::invalid_argument") {
     CHECK(msg.find("rho") != std::string::npos);
     CHECK(msg.find("-0.25") != std::string::npos);
   }
+}
+
+TEST_CASE("a p = 300 factor-structured correlation converges with the KKT conditions and the gap") {
+  // The structure of the speed benchmark (a 5-factor population correlation, ρ = 0.1): the dual
+  // sweeps converge in a few dozen sweeps where the primal ones need hundreds.
+  const Index p = 300;
+  const Matrix S = factor_correlation(p, 5, 81);
+  const double rho = 0.1;
+  GlassoOptions o;
+  o.tol = 1e-10;
+  const GlassoResult r = metaglasso::graphical_lasso(S, rho, o);
+  CHECK(r.converged);
+  CHECK(r.gap <= o.tol * static_cast<double>(p));
+  CHECK(r.n_iter < 60);
+  CHECK(is_spd(r.precision));
+  const Matrix W = dense_inverse(r.precision);
+  CHECK(kkt_violation(S, rho, r.precision, W, false) <= 1e-8);
+  CHECK((r.covariance - W).cwiseAbs().maxCoeff() <= 1e-10 * W.cwiseAbs().maxCoeff());
+  CHECK(metaglasso::glasso_duality_gap(S, rho, r.precision, false) <= o.tol * static_cast<double>(p));
+  // A sparse answer: most of the dense S is screened out.
+  Index nnz = 0;
+  for (Index j = 0; j < p; ++j)
+    for (Index i = j + 1; i < p; ++i) nnz += r.precision(i, j) != 0.0;
+  CHECK(nnz > p);
+  CHECK(nnz < p * (p - 1) / 8);
+  // At the loose tolerance of the benchmark the certified gap still holds.
+  o.tol = 1e-4 / static_cast<double>(p);
+  const GlassoResult loose = metaglasso::graphical_lasso(S, rho, o);
+  CHECK(loose.converged);
+  CHECK(metaglasso::glasso_duality_gap(S, rho, loose.precision, false) <= 1e-4);
+  CHECK(is_spd(loose.precision));
+}
+
+TEST_CASE("a reused GlassoSolver gives bit-identical results to fresh calls") {
+  GlassoSolver solver;
+  GlassoResult reused;
+  struct Case {
+    Matrix S;
+    double rho;
+    bool penalize_diagonal;
+    double tol;
+  };
+  std::vector<Case> cases;
+  cases.push_back({factor_covariance(30, 3, 80, 3.0, 1.0, 91), 0.3, false, 1e-12});
+  cases.push_back({factor_covariance(12, 2, 60, 1.0, 1.0, 92), 0.05, true, 1e-8});
+  cases.push_back({factor_correlation(60, 4, 93), 0.1, false, 1e-6});
+  cases.push_back({factor_covariance(30, 3, 80, 3.0, 1.0, 94), 0.3, false, 1e-12});  // same size again
+  // Block diagonal: several components.
+  Matrix blocks = Matrix::Zero(20, 20);
+  blocks.topLeftCorner(8, 8) = factor_covariance(8, 2, 40, 2.0, 1.0, 95);
+  blocks.bottomRightCorner(12, 12) = factor_covariance(12, 2, 40, 2.0, 1.0, 96);
+  cases.push_back({blocks, 0.1, false, 1e-10});
+  for (int round = 0; round < 2; ++round) {
+    for (const Case& c : cases) {
+      GlassoOptions o;
+      o.tol = c.tol;
+      o.penalize_diagonal = c.penalize_diagonal;
+      const GlassoResult fresh = metaglasso::graphical_lasso(c.S, c.rho, o);
+      solver.solve(c.S, c.rho, o, nullptr, reused);
+      CHECK(reused.precision == fresh.precision);
+      CHECK(reused.covariance == fresh.covariance);
+      CHECK(reused.n_iter == fresh.n_iter);
+      CHECK(reused.converged == fresh.converged);
+      CHECK(reused.gap == fresh.gap);
+      // Warm started from the answer itself, in place (the warm start aliases the result).
+      const Matrix start = reused.precision;
+      const GlassoResult fresh_warm = metaglasso::graphical_lasso(c.S, 1.1 * c.rho, o, &start);
+      solver.solve(c.S, 1.1 * c.rho, o, &reused.precision, reused);
+      CHECK(reused.precision == fresh_warm.precision);
+      CHECK(reused.n_iter == fresh_warm.n_iter);
+      CHECK(reused.gap == fresh_warm.gap);
+    }
+  }
+}
+
+TEST_CASE("repeated warm-started solves of one size allocate nothing") {
+  // The M × M glasso of the fit: the same size every time, warm started from the previous answer.
+  const Index M = 14;
+  const Matrix A = factor_covariance(M, 3, 60, 2.0, 1.0, 101);
+  const Matrix E = normal_matrix(M, M, 102);
+  const double rho = 0.09;
+  GlassoOptions o;
+  o.tol = 1e-12;
+  GlassoSolver solver;
+  GlassoResult r;
+  g_allocations = 0;
+  g_count_allocations = true;
+  solver.solve(A, rho, o, nullptr, r);
+  g_count_allocations = false;
+  CHECK(g_allocations.load() > 0);  // the count works: a first solve sizes the buffers
+  Matrix S = A;
+  for (int step = 0; step < 3; ++step) {  // first calls: buffers reach their sizes
+    S = A + (1e-3 * (step + 1)) * (E + E.transpose());
+    solver.solve(S, rho, o, &r.precision, r);
+  }
+  long allocations = 0;
+  for (int step = 0; step < 20; ++step) {
+    S = A + (1e-3 * (step % 4 + 1)) * (E + E.transpose());
+    g_allocations = 0;
+    g_count_allocations = true;
+    solver.solve(S, rho, o, &r.precision, r);
+    g_count_allocations = false;
+    allocations += g_allocations.load();
+    CHECK(r.converged);
+  }
+  CHECK(allocations == 0);
+  CHECK(kkt_violation(S, rho, r.precision, dense_inverse(r.precision), false) < 1e-8);
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -12,26 +13,41 @@ from metaglasso._validation import (
     check_nonnegative,
     check_positive_int,
     check_precision_init,
-    check_square_matrix,
-    check_symmetric,
 )
 from metaglasso.exceptions import ConvergenceWarning
 
 __all__ = ["GraphicalLasso", "graphical_lasso"]
 
 
+def _nonnegative(value, name):
+    """check_nonnegative with a fast path for the common plain float or int."""
+    if type(value) is float or type(value) is int:
+        value = float(value)
+        if value >= 0.0 and value != math.inf:
+            return value
+    return check_nonnegative(value, name)
+
+
 def _solve(emp_cov, alpha, tol, max_iter, penalize_diagonal, precision_init):
-    """Validate the arguments, run the C++ solver and return its result dict."""
-    S = check_symmetric(check_square_matrix(emp_cov, "emp_cov"), "emp_cov")
-    alpha = check_nonnegative(alpha, "alpha")
-    tol = check_nonnegative(tol, "tol")
-    max_iter = check_positive_int(max_iter, "max_iter")
+    """Validate the arguments, run the C++ solver and return (covariance, precision, n_iter,
+    converged, gap).
+
+    Cheap checks only: emp_cov is read in place when it is a C-ordered float64 array, and its
+    finiteness and symmetry are checked in C++ in one pass.
+    """
+    S = np.asarray(emp_cov, dtype=np.float64)
+    if S.ndim != 2 or S.shape[0] != S.shape[1] or S.shape[0] == 0:
+        raise ValueError(f"emp_cov must be a non-empty square 2-D array; got shape {S.shape}")
+    alpha = _nonnegative(alpha, "alpha")
+    tol = _nonnegative(tol, "tol")
+    if type(max_iter) is not int or max_iter < 1:
+        max_iter = check_positive_int(max_iter, "max_iter")
     P0 = None if precision_init is None else check_precision_init(precision_init, S.shape[0])
-    result = _core.graphical_lasso(S, alpha, tol, max_iter, bool(penalize_diagonal), P0)
-    if not result["converged"]:
+    result = _core._graphical_lasso(S, alpha, tol, max_iter, bool(penalize_diagonal), P0)
+    if not result[3]:
         warnings.warn(
             f"graphical_lasso did not converge in max_iter={max_iter} sweeps: duality gap "
-            f"{result['gap']:.3e} > tol * n_features = {tol * S.shape[0]:.3e}. Increase max_iter or tol.",
+            f"{result[4]:.3e} > tol * n_features = {tol * S.shape[0]:.3e}. Increase max_iter or tol.",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -52,10 +68,11 @@ def graphical_lasso(
 
     Minimises :math:`\operatorname{tr}(S\Theta) - \log\det\Theta + \alpha\|\Theta\|_1` over symmetric
     positive definite :math:`\Theta` (Friedman, Hastie & Tibshirani 2008), where the penalty covers the
-    off-diagonal entries (all entries with ``penalize_diagonal=True``). The solver is primal block
-    coordinate descent (Mazumder & Hastie 2012), which keeps the iterate positive definite at every
-    step, with exact covariance thresholding into connected components and a Newton finish; it stops
-    on a duality gap, so the answer is certified to ``tol``.
+    off-diagonal entries (all entries with ``penalize_diagonal=True``). After exact covariance
+    thresholding into connected components, each component is solved by block coordinate descent on
+    the dual (the glasso algorithm, with every column's lasso solved exactly), falling back on primal
+    block coordinate descent (Mazumder & Hastie 2012) with a Newton finish; it stops on a duality gap,
+    so the answer is certified to ``tol``, and the returned precision is positive definite.
 
     Parameters
     ----------
@@ -65,7 +82,8 @@ def graphical_lasso(
         Penalty :math:`\alpha \ge 0`. With ``alpha=0`` the exact inverse of ``emp_cov`` is returned
         (``emp_cov`` must then be positive definite).
     tol : float, default=1e-8
-        Stop when the duality gap is at most ``tol * n_features``.
+        Stop when the duality gap is at most ``tol * n_features`` and the optimality (KKT)
+        conditions hold to ``tol`` relative to the scale of ``emp_cov``.
     max_iter : int, default=1000
         Maximum number of sweeps over the columns (>= 1).
     penalize_diagonal : bool, default=False
@@ -109,10 +127,10 @@ def graphical_lasso(
     array([[1. , 0.4],
            [0.4, 1. ]])
     """
-    result = _solve(emp_cov, alpha, tol, max_iter, penalize_diagonal, precision_init)
+    covariance, precision, n_iter, _, _ = _solve(emp_cov, alpha, tol, max_iter, penalize_diagonal, precision_init)
     if return_n_iter:
-        return result["covariance"], result["precision"], int(result["n_iter"])
-    return result["covariance"], result["precision"]
+        return covariance, precision, n_iter
+    return covariance, precision
 
 
 class GraphicalLasso:
@@ -193,12 +211,14 @@ class GraphicalLasso:
             Xc = X - location
             S = Xc.T @ Xc / X.shape[0]
         S = 0.5 * (S + S.T)
-        result = _solve(S, self.alpha, self.tol, self.max_iter, self.penalize_diagonal, None)
+        covariance, precision, n_iter, converged, gap = _solve(
+            S, self.alpha, self.tol, self.max_iter, self.penalize_diagonal, None
+        )
         self.location_ = location
-        self.covariance_ = result["covariance"]
-        self.precision_ = result["precision"]
-        self.n_iter_ = int(result["n_iter"])
-        self.gap_ = float(result["gap"])
-        self.converged_ = bool(result["converged"])
+        self.covariance_ = covariance
+        self.precision_ = precision
+        self.n_iter_ = int(n_iter)
+        self.gap_ = float(gap)
+        self.converged_ = bool(converged)
         self.n_features_in_ = X.shape[1]
         return self

@@ -4,7 +4,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +61,41 @@ mg::GlassoOptions glasso_options(double tol, int max_iter, bool penalize_diagona
   o.max_iter = max_iter;
   o.penalize_diagonal = penalize_diagonal;
   return o;
+}
+
+// Graphical lasso through one solver per thread for small problems, so that repeated calls reuse
+// its buffers (the per-call cost matters there); larger ones, whose buffers would stay allocated
+// for the life of the thread, get a solver of their own.
+void solve_glasso(const Eigen::Ref<const mg::Matrix>& S, double alpha, const mg::GlassoOptions& options,
+                  const mg::Matrix* precision_init, mg::GlassoResult& result) {
+  if (S.rows() <= 128) {
+    static thread_local mg::GlassoSolver solver;
+    solver.solve(S, alpha, options, precision_init, result);
+  } else {
+    mg::GlassoSolver solver;
+    solver.solve(S, alpha, options, precision_init, result);
+  }
+}
+
+// Finite and symmetric to 1e-10 relative, or std::invalid_argument (ValueError) naming `name`.
+void check_covariance(const Eigen::Ref<const mg::Matrix>& S, const char* name) {
+  const mg::Index p = S.rows();
+  double amax = 0.0, asym = 0.0;
+  bool finite = true;
+  for (mg::Index j = 0; j < p; ++j)
+    for (mg::Index i = j; i < p; ++i) {
+      const double a = S(i, j), b = S(j, i);
+      finite = finite && std::isfinite(a) && std::isfinite(b);
+      amax = std::max(amax, std::max(std::abs(a), std::abs(b)));
+      asym = std::max(asym, std::abs(a - b));
+    }
+  if (!finite) throw std::invalid_argument(std::string(name) + " contains NaN or infinite values");
+  if (asym > 1e-10 * amax) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "%s must be symmetric; got max |%s - %s.T| = %.3e > 1e-10 * max |%s|", name,
+                  name, name, asym, name);
+    throw std::invalid_argument(msg);
+  }
 }
 
 py::dict glasso_dict(const mg::GlassoResult& r) {
@@ -147,14 +185,40 @@ PYBIND11_MODULE(_core, m) {
         mg::GlassoResult r;
         {
           py::gil_scoped_release release;
-          r = mg::graphical_lasso(S, alpha, glasso_options(tol, max_iter, penalize_diagonal),
-                                  precision_init ? &*precision_init : nullptr);
+          solve_glasso(S, alpha, glasso_options(tol, max_iter, penalize_diagonal),
+                       precision_init ? &*precision_init : nullptr, r);
         }
         return glasso_dict(r);
       },
       py::arg("S"), py::arg("alpha"), py::arg("tol") = 1e-8, py::arg("max_iter") = 1000,
       py::arg("penalize_diagonal") = false, py::arg("precision_init") = py::none(),
       "Graphical lasso of a (p, p) covariance S. Returns a dict with precision, covariance, n_iter, converged, gap.");
+
+  // The entry point of metaglasso.graphical_lasso: reads a C-ordered float64 array in place (S is
+  // symmetric, so its C-ordered buffer is the matrix itself), checks it under the name the Python
+  // function gives it, and returns a tuple without copying the results.
+  m.def(
+      "_graphical_lasso",
+      [](const CArray& S_arr, double alpha, double tol, int max_iter, bool penalize_diagonal,
+         std::optional<mg::Matrix> precision_init) {
+        if (S_arr.ndim() != 2 || S_arr.shape(0) != S_arr.shape(1) || S_arr.shape(0) == 0)
+          throw std::invalid_argument("emp_cov must be a non-empty square 2-D array");
+        const auto p = static_cast<mg::Index>(S_arr.shape(0));
+        const Eigen::Map<const mg::Matrix> S(S_arr.data(), p, p);
+        check_covariance(S, "emp_cov");
+        mg::GlassoResult r;
+        {
+          py::gil_scoped_release release;
+          solve_glasso(S, alpha, glasso_options(tol, max_iter, penalize_diagonal),
+                       precision_init ? &*precision_init : nullptr, r);
+        }
+        return py::make_tuple(py::cast(std::move(r.covariance)), py::cast(std::move(r.precision)), r.n_iter,
+                              r.converged, r.gap);
+      },
+      py::arg("S"), py::arg("alpha"), py::arg("tol"), py::arg("max_iter"), py::arg("penalize_diagonal"),
+      py::arg("precision_init"),
+      "Internal: graphical lasso of a (p, p) float64 emp_cov. Returns (covariance, precision, n_iter, converged, "
+      "gap).");
 
   m.def("glasso_duality_gap", &mg::glasso_duality_gap, py::arg("S"), py::arg("alpha"), py::arg("precision"),
         py::arg("penalize_diagonal") = false, "Duality gap of the graphical lasso at a (p, p) SPD precision.");

@@ -18,13 +18,14 @@ namespace metaglasso {
 double noise_variance(double trace_S, const Eigen::Ref<const Matrix>& DtSD, Index n_features);
 
 /// Everything the fit knows about dataset k at the current D. The matrices keep their sizes
-/// between evaluations, so refits after the first allocate nothing in the products.
+/// between evaluations, so refits after the first allocate nothing in the products or the glasso.
 struct DatasetState {
   Matrix SD;            ///< (d, M) S_k D
   Matrix DtSD;          ///< (M, M) Dᵀ S_k D
   Matrix work;          ///< (N_k, M) F_kᵀ D for a factor representation; empty for a covariance
   double noise = 0.0;   ///< ε_k (eq. 16)
   GlassoResult glasso;  ///< Λ_k = glasso(Dᵀ S_k D, ρ) (eq. 13) and Σ_k
+  GlassoSolver glasso_solver;  ///< buffers of that glasso, reused by every refit
   double objective = 0.0;  ///< this dataset's term L_k of E (eq. 6)
 };
 
