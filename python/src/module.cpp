@@ -249,14 +249,18 @@ PYBIND11_MODULE(_core, m) {
         mg::Matrix D;
         {
           py::gil_scoped_release release;
-          D = mg::pca_initial_projection_data(as_data_list(Xs), n_components, assume_centered, compress, n_threads);
+          const mg::DataList list = as_data_list(Xs);
+          D = compress ? mg::pca_initial_projection_data(list, n_components, assume_centered, true, n_threads)
+                       : mg::pca_initial_projection(list, n_components, assume_centered, n_threads);
         }
         return D;
       },
       py::arg("Xs"), py::arg("n_components"), py::arg("assume_centered") = false, py::arg("n_threads") = 0,
       py::arg("compress") = false,
-      "Top-M eigenvectors (V, M) of the summed covariances of datasets given as (N_k, V) arrays: Lanczos on "
-      "the data operator, or with compress (and sum N_k < V) Lanczos in the span of the data after one Gram pass.");
+      "Top-M eigenvectors (V, M) of the summed covariances of datasets given as (N_k, V) arrays: block Lanczos on "
+      "the data operator or the sum N_k x sum N_k Gram matrix, whichever is estimated to be cheaper (centred "
+      "arrays with N_k <= V are read in place), or with compress (and sum N_k < V) Lanczos in the span of the "
+      "data after one Gram pass.");
 
   m.def(
       "profile_objective",
