@@ -610,9 +610,10 @@ class Cases:
                 first = self.note(
                     "Top-20 subspace: centred data (N, V) with a decaying spectrum (a rank-40 signal, latent "
                     "scales 10 to 1, plus isotropic noise 0.3). metaglasso: `pca_initial_projection` as called "
-                    "by default (Lanczos on the data operator, residual tolerance 1e-10), which the row judges; "
-                    "in brackets its data-span path (`compress=True`: one pass for the ΣN × ΣN Gram matrix, then "
-                    "Lanczos in the span of the data), the path a compressed fit takes. ARPACK: `svds(X, k=20, "
+                    "by default (block Lanczos on the data, or on the ΣN × ΣN Gram matrix when that costs fewer "
+                    "multiply-adds; residual tolerance 1e-10), which the row judges; in brackets its data-span "
+                    "path (`compress=True`: one pass for the Gram matrix, then block Lanczos in the span of the "
+                    "data), the path a compressed fit takes. ARPACK: `svds(X, k=20, "
                     "tol=1e-10, return_singular_vectors='vh')`. Best of up to 3. "
                     "res = max_j ‖S d_j − θ_j d_j‖ / θ_max of the returned vectors; "
                     "dist = sin of the largest principal angle between "
