@@ -108,23 +108,6 @@ py::dict glasso_dict(const mg::GlassoResult& r) {
   return d;
 }
 
-mg::FitOptions fit_options(double alpha, const std::string& solver, int max_iter, double tol, double learning_rate,
-                           mg::Index batch_size, std::uint64_t seed, const mg::GlassoOptions& glasso, int n_threads) {
-  mg::FitOptions o;
-  o.alpha = alpha;
-  if (solver == "adam") o.solver = mg::Solver::Adam;
-  else if (solver == "lbfgs") o.solver = mg::Solver::LBFGS;
-  else throw std::invalid_argument("solver must be 'adam' or 'lbfgs'; got '" + solver + "'");
-  o.max_iter = max_iter;
-  o.tol = tol;
-  o.learning_rate = learning_rate;
-  o.batch_size = batch_size;
-  o.seed = seed;
-  o.n_threads = n_threads;
-  o.glasso = glasso;
-  return o;
-}
-
 // The fit's hooks into Python. Ctrl-C: the core calls interrupt_check after every objective
 // evaluation; at most every 50 ms it takes the GIL and runs the signal handlers, and a
 // KeyboardInterrupt (or any exception of a handler) ends the fit and reaches the caller.
@@ -151,6 +134,25 @@ void install_hooks(mg::FitOptions& o, const py::object& callback, bool check_int
       (*fn)(p.iteration, p.objective, p.gradient_norm);
     };
   }
+}
+
+mg::FitOptions fit_options(double alpha, const std::string& solver, int max_iter, double tol, double learning_rate,
+                           mg::Index batch_size, std::uint64_t seed, const mg::GlassoOptions& glasso, int n_threads,
+                           const py::object& callback, bool check_interrupts) {
+  mg::FitOptions o;
+  o.alpha = alpha;
+  if (solver == "adam") o.solver = mg::Solver::Adam;
+  else if (solver == "lbfgs") o.solver = mg::Solver::LBFGS;
+  else throw std::invalid_argument("solver must be 'adam' or 'lbfgs'; got '" + solver + "'");
+  o.max_iter = max_iter;
+  o.tol = tol;
+  o.learning_rate = learning_rate;
+  o.batch_size = batch_size;
+  o.seed = seed;
+  o.n_threads = n_threads;
+  o.glasso = glasso;
+  install_hooks(o, callback, check_interrupts);
+  return o;
 }
 
 py::dict fit_dict(const mg::FitResult& r) {
@@ -288,9 +290,9 @@ PYBIND11_MODULE(_core, m) {
          mg::Index batch_size, std::uint64_t seed, bool assume_centered, const std::string& representation,
          bool compress, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads,
          const py::object& callback, bool check_interrupts) {
-        mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
-                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads);
-        install_hooks(o, callback, check_interrupts);
+        const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
+                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads,
+                                       callback, check_interrupts);
         const mg::Start start = make_start(init, components, n_components, seed);
         mg::DataOptions data_options;
         data_options.assume_centered = assume_centered;
@@ -320,9 +322,9 @@ PYBIND11_MODULE(_core, m) {
          const std::string& solver, int max_iter, double tol, double learning_rate, mg::Index batch_size,
          std::uint64_t seed, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads,
          const py::object& callback, bool check_interrupts) {
-        mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
-                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads);
-        install_hooks(o, callback, check_interrupts);
+        const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
+                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads,
+                                       callback, check_interrupts);
         const mg::Start start = make_start(init, components, n_components, seed);
         mg::FitResult r;
         {
