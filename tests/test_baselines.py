@@ -11,6 +11,7 @@ from metaglasso import ConvergenceWarning, MetaGraphicalLasso
 from metaglasso.baselines import BaselineResult, fit_baseline, principal_components, standardize_datasets
 from metaglasso.datasets import make_synthetic
 from metaglasso.metrics import evaluate, space_alignment
+from test_glasso import kkt_violation
 
 # Tolerances used below, in one place.
 SVD_ATOL = 1e-10  # PCA components against numpy's SVD, up to sign
@@ -18,20 +19,6 @@ ORTHO_ATOL = 1e-12  # orthonormality of components
 KKT_TOL = 1e-8  # absolute KKT residual of the per-dataset graphical lasso at glasso_tol=1e-10
 CLOSED_FORM_RTOL = 1e-12  # ε_k and the projected covariances against direct formulas
 DECORRELATION_ATOL = 1e-8  # off-diagonal correlation of ICA sources on the standardized data
-
-
-def kkt_violation(S, rho, P, W):
-    """Largest violation of W_ij − S_ij = ρ sign(Θ_ij) (Θ_ij ≠ 0), |W_ij − S_ij| <= ρ (Θ_ij = 0),
-    W_ii = S_ii at a precision P with W = P⁻¹ (diagonal not penalised)."""
-    p = S.shape[0]
-    R = W - S
-    off = ~np.eye(p, dtype=bool)
-    nonzero = off & (P != 0)
-    zero = off & (P == 0)
-    v_nonzero = np.abs(R - rho * np.sign(P))[nonzero].max(initial=0.0)
-    v_zero = (np.abs(R[zero]) - rho).max(initial=0.0)
-    v_diag = np.abs(np.diag(R)).max()
-    return max(v_nonzero, v_zero, v_diag)
 
 
 def standardized_stack(Xs):
