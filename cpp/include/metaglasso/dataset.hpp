@@ -86,7 +86,7 @@ class Dataset {
   /// Same, allocating its work matrix and running serially.
   void project(const Eigen::Ref<const Matrix>& D, Matrix& SD, Matrix& DtSD) const;
 
-  /// y = S_k x for a vector x (d) (used by the Lanczos operator).
+  /// y = S_k x for a vector x (d).
   void apply(const Eigen::Ref<const Vector>& x, Eigen::Ref<Vector> y) const;
 
  private:

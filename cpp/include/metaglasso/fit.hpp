@@ -142,11 +142,11 @@ FitResult fit_data(const DataList& Xs, const Start& start, const FitOptions& opt
 FitResult fit_covariances(const DataList& covariances, const std::vector<Index>& n_samples, const Start& start,
                           const FitOptions& options);
 
-/// PCA start (V, m) of K data matrices: through DataSpan::pca_start (Lanczos on the r × r matrix
-/// Σ_k C_k C_kᵀ, then mapped by B) when `compress` and ΣN_k < V, else pca_initial_projection of
-/// Dataset::from_data. The two agree to the Lanczos tolerance. The span costs a V ΣN²/2 Gram pass,
-/// more than Lanczos on the data operator alone unless ΣN is a few hundred at most; fit_data
-/// uses it because a compressed fit needs that pass anyway.
+/// PCA start (V, m) of K data matrices: through DataSpan::pca_start (block Lanczos on the r × r
+/// matrix Σ_k C_k C_kᵀ, then mapped by B) when `compress` and ΣN_k < V, else pca_initial_projection
+/// of Dataset::from_data (block Lanczos on the data or on the samples' Gram matrix, whichever costs
+/// fewer multiply-adds). The two agree to the Lanczos tolerance; fit_data uses the span because a
+/// compressed fit needs its Gram pass anyway.
 Matrix pca_initial_projection_data(const DataList& Xs, Index m, bool assume_centered, bool compress,
                                    int n_threads = 0);
 
