@@ -21,11 +21,7 @@ namespace {
 constexpr Index kRowBlock = 256;       // rows of F̂ per block in the passes of to_features and to_span
 constexpr Index kGramRowBlock = 1024;  // rows of F̂ per block of the Gram pass (one parallel region each)
 
-std::string str(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", x);
-  return buf;
-}
+using detail::format_number;
 
 // Pivoted LDLᵀ of the symmetric positive semi-definite G (n, n), in place in its lower triangle:
 // at step k the largest remaining diagonal of the Schur complement becomes the pivot (diagonal
@@ -78,7 +74,7 @@ DataSpan::DataSpan(const DataList& Xs, bool assume_centered, double rank_toleran
                    const std::function<void()>& interrupt_check) {
   validate_data(Xs);
   if (!(rank_tolerance >= 0.0 && rank_tolerance < 1.0))
-    throw std::invalid_argument("rank_tolerance must be in [0, 1); got " + str(rank_tolerance));
+    throw std::invalid_argument("rank_tolerance must be in [0, 1); got " + format_number(rank_tolerance));
   const int nt = resolve_threads(n_threads);
   const auto K = static_cast<Index>(Xs.size());
   const Index V = Xs.front().rows();
@@ -251,7 +247,7 @@ Matrix DataSpan::project_start(const DataList& Xs, const Eigen::Ref<const Matrix
   if (!(s(m - 1) > 1e-8 * scale))
     throw std::invalid_argument(
         "the start D0 is (nearly) orthogonal to the span of the centred data in some direction: smallest "
-        "singular value of B^T D0 is " + str(s(m - 1)) + " (largest column norm of D0 " + str(scale) + ")");
+        "singular value of B^T D0 is " + format_number(s(m - 1)) + " (largest column norm of D0 " + format_number(scale) + ")");
   return polar_retraction(E);
 }
 

@@ -25,31 +25,27 @@ namespace {
 // Parallel refits switch on above this V · M · (datasets) size (as profile_objective).
 constexpr Index kParallelWork = 20000;
 
-std::string str(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", x);
-  return buf;
-}
+using detail::format_number;
 
 void validate_options(const FitOptions& o) {
   if (!(o.alpha >= 0.0) || !std::isfinite(o.alpha))
-    throw std::invalid_argument("alpha must be finite and >= 0; got " + str(o.alpha));
+    throw std::invalid_argument("alpha must be finite and >= 0; got " + format_number(o.alpha));
   if (o.max_iter < 1) throw std::invalid_argument("max_iter must be >= 1; got " + std::to_string(o.max_iter));
   if (!(o.tol >= 0.0) || !std::isfinite(o.tol))
-    throw std::invalid_argument("tol must be finite and >= 0; got " + str(o.tol));
+    throw std::invalid_argument("tol must be finite and >= 0; got " + format_number(o.tol));
   if (!(o.learning_rate > 0.0) || !std::isfinite(o.learning_rate))
-    throw std::invalid_argument("learning_rate must be finite and > 0; got " + str(o.learning_rate));
+    throw std::invalid_argument("learning_rate must be finite and > 0; got " + format_number(o.learning_rate));
   if (!(o.beta1 >= 0.0 && o.beta1 < 1.0))
-    throw std::invalid_argument("beta1 must be in [0, 1); got " + str(o.beta1));
+    throw std::invalid_argument("beta1 must be in [0, 1); got " + format_number(o.beta1));
   if (!(o.beta2 >= 0.0 && o.beta2 < 1.0))
-    throw std::invalid_argument("beta2 must be in [0, 1); got " + str(o.beta2));
+    throw std::invalid_argument("beta2 must be in [0, 1); got " + format_number(o.beta2));
   if (!(o.adam_eps > 0.0) || !std::isfinite(o.adam_eps))
-    throw std::invalid_argument("adam_eps must be finite and > 0; got " + str(o.adam_eps));
+    throw std::invalid_argument("adam_eps must be finite and > 0; got " + format_number(o.adam_eps));
   if (o.batch_size < 0) throw std::invalid_argument("batch_size must be >= 0; got " + std::to_string(o.batch_size));
   if (o.lbfgs_memory < 1)
     throw std::invalid_argument("lbfgs_memory must be >= 1; got " + std::to_string(o.lbfgs_memory));
   if (!(o.glasso.tol >= 0.0) || !std::isfinite(o.glasso.tol))
-    throw std::invalid_argument("glasso tol must be finite and >= 0; got " + str(o.glasso.tol));
+    throw std::invalid_argument("glasso tol must be finite and >= 0; got " + format_number(o.glasso.tol));
   if (o.glasso.max_iter < 1)
     throw std::invalid_argument("glasso max_iter must be >= 1; got " + std::to_string(o.glasso.max_iter));
 }
@@ -84,7 +80,7 @@ void validate(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& 
                                 "; got " + std::to_string(M));
   const double orth = (D0.transpose() * D0 - Matrix::Identity(M, M)).norm();
   if (!(orth <= 1e-8))
-    throw std::invalid_argument("D0 must have orthonormal columns; ||D0^T D0 - I||_F = " + str(orth));
+    throw std::invalid_argument("D0 must have orthonormal columns; ||D0^T D0 - I||_F = " + format_number(orth));
   validate_options(o);
 }
 
@@ -132,6 +128,13 @@ void collect(const std::vector<Dataset>& data, const std::vector<DatasetState>& 
   r.covariances.resize(K);
   r.noise_variances.resize(static_cast<Index>(K));
   for (std::size_t k = 0; k < K; ++k) {
+    // The returned Λ_k must be the graphical lasso's solution at D; its solver stops short only when
+    // Dᵀ S_k D is too ill-conditioned for ρ (nearly singular with a tiny ρ).
+    if (!states[k].glasso.converged)
+      throw NumericalError("dataset " + std::to_string(k) + ": the graphical lasso of D^T S D did not converge at " +
+                           "the final D (duality gap " + format_number(states[k].glasso.gap) +
+                           "): D^T S D is too ill-conditioned for this alpha; use a larger alpha, "
+                           "penalize_diagonal=True or fewer components");
     r.precisions[k] = states[k].glasso.precision;
     r.covariances[k] = states[k].glasso.covariance;
     r.noise_variances(static_cast<Index>(k)) = states[k].noise;
@@ -238,6 +241,7 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
   constexpr double kArmijo = 1e-4;      // sufficient-decrease constant c1
   constexpr int kMaxTrials = 40;        // line-search evaluations per iteration
   constexpr double kCurvature = 1e-10;  // pairs with sᵀy ≤ kCurvature ‖s‖‖y‖ are skipped
+  constexpr double kStationary = 1e-10;  // ‖grad f‖ ≤ kStationary · max(1, |f|) is stationary
   const Index V = D0.rows(), M = D0.cols();
   const auto memory = static_cast<std::size_t>(o.lbfgs_memory);
 
@@ -256,9 +260,12 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
   if (!std::isfinite(f)) throw NumericalError("objective is not finite at D0");
   r.objective_history.push_back(f);
   const double g0_norm = g.norm();
-  const double g_target = std::sqrt(o.tol) * std::max(g0_norm, 1e-300);
+  // The gradient must drop by sqrt(tol), or to where a unit step in D changes f by a relative
+  // kStationary — below the accuracy of f itself (the inner glassos are solved to about 1e-12), so
+  // a start that is already stationary to working precision is recognised as such.
+  const double g_target = std::max(std::sqrt(o.tol) * g0_norm, kStationary * std::max(1.0, std::abs(f)));
   double g_norm = g0_norm;
-  r.converged = g0_norm == 0.0;
+  r.converged = g0_norm <= kStationary * std::max(1.0, std::abs(f));
 
   bool steepest = true;  // first iteration or after a reset: p = −g, τ₀ = min(1, 1/‖g‖)
   while (!r.converged && r.n_iter < o.max_iter) {
@@ -435,7 +442,7 @@ Matrix initial_projection(const std::vector<Dataset>& data, const Start& start, 
   const Vector sv = svd.singularValues();
   if (!(sv(M - 1) > 1e-12 * sv(0)))
     throw std::invalid_argument("the given start must have linearly independent columns; singular values " +
-                                str(sv(0)) + " ... " + str(sv(M - 1)));
+                                format_number(sv(0)) + " ... " + format_number(sv(M - 1)));
   return polar_retraction(start.components);
 }
 

@@ -7,7 +7,9 @@
 // summation dimension, so every kernel gives bit-identical results for every thread count.
 #pragma once
 
+#include <cstdio>
 #include <exception>
+#include <string>
 
 #include "metaglasso/common.hpp"
 
@@ -45,12 +47,25 @@ void gram_nt_lower(const Eigen::Ref<const Matrix>& A, Eigen::Ref<Matrix> G, int 
 void gemm(bool trans_a, double alpha, const Eigen::Ref<const Matrix>& A, const Eigen::Ref<const Matrix>& B,
           double beta, Eigen::Ref<Matrix> C);
 
+/// Relative threshold below which a variance counts as zero: a factor or the noise with less than
+/// kDegenerateVariance × tr(S)/V of a dataset's variance makes the objective unbounded below.
+constexpr double kDegenerateVariance = 1e-10;
+
+/// `x` with six significant digits, for error messages.
+inline std::string format_number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", x);
+  return buf;
+}
+
 /// body(i) for i = 0 … n − 1, on `n_threads` threads when `parallel` (dynamic schedule), else in
-/// order. An exception thrown by a body is rethrown after the loop (the first one caught; the
-/// remaining iterations still run in parallel, and are skipped in the serial loop).
+/// order. An exception thrown by a body is rethrown after the loop: the one of the smallest i, so
+/// that the error does not depend on the threads (the remaining iterations still run in parallel,
+/// and are skipped in the serial loop).
 template <class Body>
 void for_each_index(Index n, int n_threads, bool parallel, const Body& body) {
   std::exception_ptr error;
+  Index error_index = n;
   auto guarded = [&](Index i) {
     try {
       body(i);
@@ -58,7 +73,10 @@ void for_each_index(Index n, int n_threads, bool parallel, const Body& body) {
 #ifdef METAGLASSO_HAVE_OPENMP
 #pragma omp critical(metaglasso_for_each_error)
 #endif
-      if (!error) error = std::current_exception();
+      if (i < error_index) {
+        error_index = i;
+        error = std::current_exception();
+      }
     }
   };
   if (parallel && n_threads > 1 && n > 1) {

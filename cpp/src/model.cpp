@@ -14,6 +14,22 @@ namespace {
 // Refits run in parallel over datasets from this d · M · (datasets) size on (the glasso of each
 // dataset is part of the work, so the threshold is lower than for a single product).
 constexpr Index kParallelRefitWork = 20000;
+
+// Throws NumericalError when a diagonal entry of Dᵀ S D is zero relative to the data's variance:
+// with the diagonal of Λ unpenalised the objective is then unbounded below.
+void check_latent_variances(double trace_S, const Eigen::Ref<const Matrix>& DtSD, Index n_features) {
+  const double mean_variance = trace_S / static_cast<double>(n_features);
+  Index j = 0;
+  const double smallest = DtSD.diagonal().minCoeff(&j);
+  if (!(smallest > detail::kDegenerateVariance * mean_variance))
+    throw NumericalError("factor " + std::to_string(j) + " carries no variance of the data ((D^T S D)[" +
+                         std::to_string(j) + ", " + std::to_string(j) + "] = " + detail::format_number(smallest) +
+                         ", mean variance tr(S)/V = " + detail::format_number(mean_variance) +
+                         "): with the diagonal of the precision unpenalised the objective is unbounded below "
+                         "there (a dataset with n_samples <= n_features has such directions); use "
+                         "penalize_diagonal=True or fewer components");
+}
+
 }  // namespace
 
 double noise_variance(double trace_S, const Eigen::Ref<const Matrix>& DtSD, Index n_features) {
@@ -22,9 +38,15 @@ double noise_variance(double trace_S, const Eigen::Ref<const Matrix>& DtSD, Inde
     throw std::invalid_argument("n_features must exceed n_components; got n_features=" + std::to_string(n_features) +
                                 ", n_components=" + std::to_string(M));
   const double eps = (trace_S - DtSD.trace()) / static_cast<double>(n_features - M);
-  if (!(eps > 0.0) || !std::isfinite(eps))
-    throw NumericalError("noise variance (eq. 16) is not positive (" + std::to_string(eps) +
-                         "): the data has no variance outside the span of D");
+  const double mean_variance = trace_S / static_cast<double>(n_features);
+  if (!(mean_variance > 0.0) || !std::isfinite(mean_variance))
+    throw NumericalError("the data has no variance (tr S = " + detail::format_number(trace_S) + ")");
+  if (!(eps > detail::kDegenerateVariance * mean_variance) || !std::isfinite(eps))
+    throw NumericalError("the data has no variance outside the span of D (noise variance eq. 16: " +
+                         detail::format_number(eps) + ", mean variance tr(S)/V = " +
+                         detail::format_number(mean_variance) +
+                         "), so the likelihood is unbounded; each dataset needs more than n_components linearly "
+                         "independent centred samples");
   return eps;
 }
 
@@ -46,6 +68,8 @@ void update_dataset_state(const Dataset& data, const Eigen::Ref<const Matrix>& D
                           const GlassoOptions& glasso_options, DatasetState& state, int n_threads) {
   data.project(D, state.SD, state.DtSD, state.work, n_threads);
   state.noise = noise_variance(data.trace(), state.DtSD, data.n_features());
+  if (!(glasso_options.penalize_diagonal && rho > 0.0))
+    check_latent_variances(data.trace(), state.DtSD, data.n_features());
   const Index M = D.cols();
   const bool warm = state.glasso.precision.rows() == M && state.glasso.precision.cols() == M;
   state.glasso_solver.solve(state.DtSD, rho, glasso_options, warm ? &state.glasso.precision : nullptr, state.glasso);
@@ -63,7 +87,11 @@ void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Mat
   const bool outer = nt > 1 && count > 1 && count >= nt && D.rows() * D.cols() * count >= kParallelRefitWork;
   detail::for_each_index(count, nt, outer, [&](Index i) {
     const auto k = static_cast<std::size_t>(ks[i]);
-    update_dataset_state(data[k], D, rho, glasso_options, states[k], outer ? 1 : nt);
+    try {
+      update_dataset_state(data[k], D, rho, glasso_options, states[k], outer ? 1 : nt);
+    } catch (const NumericalError& e) {
+      throw NumericalError("dataset " + std::to_string(k) + ": " + e.what());
+    }
   });
 }
 

@@ -12,6 +12,7 @@ from metaglasso import _core
 from metaglasso._validation import (
     as_real_array,
     check_datasets,
+    check_enough_samples,
     check_n_threads,
     check_nonnegative,
     check_positive_int,
@@ -86,7 +87,7 @@ class MetaGraphicalLasso:
         Iterations (lbfgs) or epochs (adam); None means 500 for lbfgs and 5000 for adam.
     tol : float, default=1e-8
         lbfgs: converged when the relative decrease of E is <= tol and the gradient norm has
-        dropped by sqrt(tol); adam: converged when E changes by <= tol (relative) over an epoch.
+        dropped by sqrt(tol) (or below 1e-10 max(1, |E|), stationary to working precision); adam: converged when E changes by <= tol (relative) over an epoch.
     learning_rate : float, default=1e-3
         Adam step size.
     batch_size : int or None, default=None
@@ -340,6 +341,7 @@ class MetaGraphicalLasso:
         arrays, names = check_datasets(Xs)
         n_features = arrays[0].shape[1]
         p = self._validated_params(n_features)
+        check_enough_samples(arrays, p["m"], bool(self.assume_centered))
         p["init"], p["components"] = self._start(n_features, p)
         res = _core.fit(
             arrays, p["alpha"], assume_centered=bool(self.assume_centered), representation=self.representation,

@@ -974,7 +974,7 @@ def fit_lbfgs(
     halved up to 40 times. After a step, ``s = P_new(τ p)`` and ``y = g_new − P_new(g_old)``.
 
     Converged when ``f_prev − f_new <= tol · max(1, |f_new|)`` and
-    ``‖g_new‖_F <= √tol · max(‖g_0‖_F, 1e-300)``. A failed line search stops the fit, as
+    ``‖g_new‖_F <= max(√tol · ‖g_0‖_F, 1e-10 · max(1, |f_0|))``. A failed line search stops the fit, as
     converged only if the gradient criterion already holds.
 
     Parameters
@@ -1008,10 +1008,11 @@ def fit_lbfgs(
 
     f, g, states = _profile(data, D, alpha, opts, None)
     g0_norm = float(np.linalg.norm(g))
-    grad_target = np.sqrt(tol) * max(g0_norm, 1e-300)
+    stationary = 1e-10 * max(1.0, abs(f))  # a unit step changes f by less than its accuracy
+    grad_target = max(np.sqrt(tol) * g0_norm, stationary)
     history = [f]
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
-    converged = g0_norm == 0.0
+    converged = g0_norm <= stationary
     n_iter = 0
 
     while not converged and n_iter < max_iter:

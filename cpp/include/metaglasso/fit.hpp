@@ -107,12 +107,17 @@ struct DataOptions {
 /// projection, an initial inverse Hessian scaled separately (Barzilai–Borwein) on rotations
 /// inside span D and on moves out of it, and Armijo backtracking along the retraction.
 /// objective_history holds f(D0) and f after every accepted step; converged when the last
-/// decrease is at most tol · max(1, |f|) and ‖grad f‖_F ≤ √tol · ‖grad f(D0)‖_F.
+/// decrease is at most tol · max(1, |f|) and ‖grad f‖_F ≤ max(√tol · ‖grad f(D0)‖_F,
+/// 1e-10 · max(1, |f(D0)|)) — the second bound recognises a start that is stationary to working
+/// precision.
 ///
 /// In both, the final objective, Λ_k, Σ_k, ε_k and gradient norm are those of the profile at
 /// the returned D. Results do not depend on n_threads.
 /// @throws std::invalid_argument on inconsistent sizes, M ≥ V, non-orthonormal D0, ρ < 0,
-///         empty data or out-of-range options; NumericalError from the model (e.g. ε_k ≤ 0).
+///         empty data or out-of-range options; NumericalError, prefixed by "dataset k: ", when
+///         the objective is unbounded below at an iterate (ε_k or a diagonal entry of Dᵀ S_k D at
+///         most 1e-10 · tr(S_k)/V; see update_dataset_state) or the graphical lasso of a dataset
+///         has not converged at the returned D.
 FitResult fit(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0,
               const FitOptions& options);
 

@@ -13,8 +13,8 @@ namespace metaglasso {
 /// Noise variance of the remaining V − M directions, paper eq. 16:
 ///   ε_k = (tr S_k − tr Dᵀ S_k D) / (V − M).
 /// @param trace_S tr S_k; @param DtSD (M, M); @param n_features V (> M).
-/// @throws NumericalError when the result is not positive (the data has no variance
-///         outside span D).
+/// @throws NumericalError when tr S_k = 0, or when the result is at most 1e-10 · tr(S_k)/V (the
+///         data has no variance outside span D, and the likelihood is unbounded).
 double noise_variance(double trace_S, const Eigen::Ref<const Matrix>& DtSD, Index n_features);
 
 /// Everything the fit knows about dataset k at the current D. The matrices keep their sizes
@@ -37,6 +37,9 @@ double dataset_objective(double trace_S, const Eigen::Ref<const Matrix>& DtSD,
 
 /// Refit dataset k at D: projections, ε_k (eq. 16), Λ_k (eq. 13, warm-started from
 /// state.glasso.precision when its size matches) and L_k. @param D (d, M), d = data.dimension().
+/// @throws NumericalError from noise_variance, and — unless the diagonal is penalised with ρ > 0 —
+///         when a diagonal entry of Dᵀ S_k D is at most 1e-10 · tr(S_k)/V: a factor without variance
+///         makes the objective unbounded below.
 /// @param n_threads threads of the two products (Dataset::project).
 void update_dataset_state(const Dataset& data, const Eigen::Ref<const Matrix>& D, double rho,
                           const GlassoOptions& glasso_options, DatasetState& state, int n_threads = 1);
