@@ -60,6 +60,8 @@ namespace metaglasso {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+// With ρ = 0, S is inverted only when every Cholesky pivot L_jj² exceeds this share of S_jj.
+constexpr double kMinPivotShareRho0 = 1e-12;
 
 using MatMap = Eigen::Map<Matrix>;
 using VecMap = Eigen::Map<Vector>;
@@ -1581,12 +1583,23 @@ struct GlassoSolver::Impl {
         throw NumericalError(
             "graphical_lasso: S is not positive definite, so with rho = 0 the precision S^-1 does not exist; "
             "use rho > 0");
+      // L_jj² / S_jj is the share of variable j's variance not explained by the variables before
+      // it (scale-free: a badly scaled but well-conditioned S passes). Below kMinPivotShareRho0 the
+      // inverse has no correct digit left.
+      double share = 1.0;
+      for (Index j = 0; j < p; ++j) share = std::min(share, L(j, j) * L(j, j) / S(j, j));
+      if (!(share > kMinPivotShareRho0))
+        throw NumericalError("graphical_lasso: S is numerically singular (a variable has a share " + fmt(share) +
+                             " of its variance not explained by the others), so with rho = 0 the precision "
+                             "S^-1 is not determined; use rho > 0");
       inverse_from_factor(L, r.precision, T);
       r.covariance = S;
       MatMap LP(ws.Theta_prev.get(p * p), p, p), W(ws.W.get(p * p), p, p);
       MatMap D(ws.work2.get(p * p), p, p), B(ws.work3.get(p * p), p, p);
       LP = r.precision;
-      if (!cholesky_in_place(LP)) throw NumericalError("graphical_lasso: S is numerically singular (rho = 0)");
+      if (!cholesky_in_place(LP))
+        throw NumericalError("graphical_lasso: S is numerically singular, so with rho = 0 the precision S^-1 is "
+                             "not determined; use rho > 0");
       inverse_from_factor(LP, W, T);
       r.gap = gap_from_factor(S, rho, pd, r.precision, LP, W, D, T, B, VecMap(ws.bdiag.get(p), p));
       r.n_iter = 0;

@@ -80,7 +80,7 @@ def graphical_lasso(
         Symmetric positive semi-definite empirical covariance :math:`S`.
     alpha : float
         Penalty :math:`\alpha \ge 0`. With ``alpha=0`` the exact inverse of ``emp_cov`` is returned
-        (``emp_cov`` must then be positive definite).
+        (``emp_cov`` must then be positive definite and not numerically singular: no ridge is added).
     tol : float, default=1e-8
         Stop when the duality gap is at most ``tol * n_features`` and the optimality (KKT)
         conditions hold to ``tol`` relative to the scale of ``emp_cov``.
@@ -109,7 +109,8 @@ def graphical_lasso(
         If ``emp_cov`` is not a finite square matrix, ``alpha`` or ``tol`` is negative or not finite,
         ``max_iter`` is not a positive integer, or ``precision_init`` has the wrong shape.
     metaglasso.NumericalError
-        If ``alpha=0`` and ``emp_cov`` is singular, or a diagonal entry of ``emp_cov`` is zero while
+        If ``alpha=0`` and ``emp_cov`` is singular or numerically singular (a variable with less
+        than 1e-12 of its variance not explained by the others), or a diagonal entry of ``emp_cov`` is zero while
         the diagonal is not penalised (the problem then has no solution).
 
     Warns

@@ -54,7 +54,8 @@ struct GlassoResult {
 /// @return precision, covariance, iterations, convergence flag and duality gap. The returned
 ///         precision is always symmetric positive definite.
 /// @throws std::invalid_argument for a non-square or non-finite S, ρ < 0, or a warm start
-///         of the wrong size; NumericalError when S is singular and ρ = 0.
+///         of the wrong size; NumericalError when ρ = 0 and S is singular or numerically singular
+///         (a Cholesky pivot L_jj² ≤ 1e-12 S_jj: a variable all but explained by the others).
 GlassoResult graphical_lasso(const Eigen::Ref<const Matrix>& S, double rho,
                              const GlassoOptions& options = {},
                              const Matrix* precision_init = nullptr);
