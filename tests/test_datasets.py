@@ -35,6 +35,14 @@ def test_truth_structure():
     assert np.count_nonzero(truth.precisions[:, off] == 0) > 0
 
 
+def test_one_component():
+    # M = 1: the latent covariance is 1 × 1, the variance of 20 standard-normal draws.
+    Xs, truth = make_synthetic(8, 30, 2, 1, random_state=4)
+    assert truth.precisions.shape == (2, 1, 1) and truth.components.shape == (1, 8)
+    np.testing.assert_allclose(truth.precisions[:, 0, 0] * truth.covariances[:, 0, 0], 1.0, rtol=1e-14)
+    np.testing.assert_allclose(np.linalg.norm(truth.components), 1.0, rtol=1e-14)
+
+
 def test_deterministic_for_a_seed():
     a, ta = make_synthetic(20, 15, 3, 2, random_state=7)
     b, tb = make_synthetic(20, 15, 3, 2, random_state=7)

@@ -27,7 +27,8 @@ def test_table_and_choice(data):
     assert search.n_components_ == 3
     for r in table:
         assert set(r) == {"n_components", "alpha", "bic", "objective", "nonzeros", "n_parameters", "n_iter",
-                          "converged", "time"}
+                          "converged", "time", "error"}
+        assert r["error"] is None
         K, V, M = 4, 60, r["n_components"]
         assert r["n_parameters"] == r["nonzeros"] + K + V * M - M * (M + 1) // 2
 

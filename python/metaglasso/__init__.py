@@ -13,11 +13,12 @@ from metaglasso._core import __version__
 from metaglasso._estimator import FitProgress, MetaGraphicalLasso, partial_correlations
 from metaglasso._glasso import GraphicalLasso, graphical_lasso
 from metaglasso._selection import MetaGraphicalLassoBIC, select_model
-from metaglasso.exceptions import ConvergenceWarning, NumericalError
+from metaglasso.exceptions import ConvergenceWarning, FitFailedWarning, NumericalError
 from metaglasso import baselines, metrics
 
 __all__ = [
     "ConvergenceWarning",
+    "FitFailedWarning",
     "FitProgress",
     "GraphicalLasso",
     "MetaGraphicalLasso",

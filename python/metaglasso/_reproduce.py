@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from metaglasso.exceptions import ConvergenceWarning
+from metaglasso.exceptions import ConvergenceWarning, NumericalError
 
 __all__ = ["TABLES", "run_table"]
 
@@ -61,12 +61,19 @@ PAPER_TABLE4 = {
 }
 
 
-def _mglasso(Xs, m, alpha, n_threads):
+def _mglasso(Xs, m, alpha, n_threads, *, allow_failure=False):
+    """The fitted MetaGraphicalLasso; with ``allow_failure``, None when the fit raises NumericalError
+    (the objective is unbounded below on the data, e.g. a superfluous factor without variance)."""
     from metaglasso import MetaGraphicalLasso
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return MetaGraphicalLasso(n_components=m, alpha=alpha, n_threads=n_threads).fit(Xs)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return MetaGraphicalLasso(n_components=m, alpha=alpha, n_threads=n_threads).fit(Xs)
+    except NumericalError:
+        if allow_failure:
+            return None
+        raise
 
 
 def _draws(features, samples, trials, trials_large, seed, budget):
@@ -143,10 +150,11 @@ def kl_over_m(*, features=(100, 1000, 10000), samples=(200, 1000), trials=5, tri
     records = []
     for V, N, row_alpha, t, Xs, truth in _draws(features, samples, trials, trials_large, seed, budget):
         for m in BIC_COMPONENTS:
-            model = _mglasso(Xs, m, row_alpha, n_threads)
-            kl = np.mean([observed_kl_divergence(truth.components.T, truth.covariances[k], truth.noise_variances[k],
-                                                 model.components_.T, model.precisions_[k],
-                                                 model.noise_variances_[k]) for k in range(len(Xs))])
+            model = _mglasso(Xs, m, row_alpha, n_threads, allow_failure=True)
+            kl = np.inf if model is None else np.mean([
+                observed_kl_divergence(truth.components.T, truth.covariances[k], truth.noise_variances[k],
+                                       model.components_.T, model.precisions_[k], model.noise_variances_[k])
+                for k in range(len(Xs))])
             records.append(dict(V=V, N=N, trial=t, n_components=m, alpha=row_alpha, kl=float(kl)))
         log(f"kl V={V} N={N} trial {t}: " + ", ".join(
             f"M={r['n_components']} {r['kl']:.5g}" for r in records[-len(BIC_COMPONENTS):]))
@@ -161,10 +169,12 @@ def bic_grid(*, features=(100, 1000, 10000), samples=(200, 1000), trials=5, tria
         grid = [(M_TRUE, a) for a in BIC_ALPHAS] + [(m, row_alpha) for m in BIC_COMPONENTS if m != M_TRUE]
         for m, alpha in grid:
             t0 = time.perf_counter()
-            model = _mglasso(Xs, m, alpha, n_threads)
-            records.append(dict(V=V, N=N, trial=t, n_components=m, alpha=alpha, bic=model.bic(Xs),
-                                nonzeros=int(np.count_nonzero(model.precisions_)),
-                                converged=bool(model.converged_), time=time.perf_counter() - t0))
+            model = _mglasso(Xs, m, alpha, n_threads, allow_failure=True)
+            records.append(dict(V=V, N=N, trial=t, n_components=m, alpha=alpha,
+                                bic=np.inf if model is None else model.bic(Xs),
+                                nonzeros=0 if model is None else int(np.count_nonzero(model.precisions_)),
+                                converged=model is not None and bool(model.converged_),
+                                time=time.perf_counter() - t0))
         log(f"bic V={V} N={N} trial {t}: " + ", ".join(
             f"M={r['n_components']} rho={r['alpha']} {r['bic']:.5g}" for r in records[-len(grid):]))
     return records

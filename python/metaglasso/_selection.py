@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from metaglasso._estimator import MetaGraphicalLasso
-from metaglasso._validation import check_datasets, check_nonnegative, check_positive_int
-from metaglasso.exceptions import ConvergenceWarning
+from metaglasso._validation import check_datasets, check_enough_samples, check_nonnegative, check_positive_int
+from metaglasso.exceptions import ConvergenceWarning, FitFailedWarning, NumericalError
 
 __all__ = ["MetaGraphicalLassoBIC", "select_model"]
 
@@ -64,8 +64,10 @@ class MetaGraphicalLassoBIC:
     results_ : list of dict
         One record per grid point, in fitting order, with keys ``n_components``, ``alpha``,
         ``bic``, ``objective``, ``nonzeros`` (Σ_k nnz(Λ_k), every entry as counted by BIC),
-        ``n_parameters``, ``n_iter``, ``converged`` and ``time`` (seconds). ``pandas.DataFrame(
-        results_)`` makes a table of it.
+        ``n_parameters``, ``n_iter``, ``converged``, ``time`` (seconds) and ``error``: None, or the
+        message of the :class:`NumericalError` of a fit that failed (its criterion is then
+        infinite, and a :class:`FitFailedWarning` is issued). ``pandas.DataFrame(results_)``
+        makes a table of it.
     best_index_ : int
         Index of the smallest criterion in ``results_``.
     n_components_ : int
@@ -112,14 +114,24 @@ class MetaGraphicalLassoBIC:
             if self.warm_start and previous is not None:
                 model.set_params(init=previous.components_)
             start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(arrays)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model.fit(arrays)
+            except NumericalError as exc:
+                warnings.warn(f"the fit at n_components={m}, alpha={alpha:g} failed and is left out: {exc}",
+                              FitFailedWarning, stacklevel=4)
+                records.append(dict(
+                    n_components=m, alpha=alpha, bic=np.inf, objective=np.inf, nonzeros=0, n_parameters=0,
+                    n_iter=0, converged=False, time=time.perf_counter() - start, error=str(exc),
+                ))
+                models.append(None)
+                continue
             elapsed = time.perf_counter() - start
             records.append(dict(
                 n_components=m, alpha=alpha, bic=model.bic(arrays), objective=float(model.objective_),
                 nonzeros=int(np.count_nonzero(model.precisions_)), n_parameters=model.n_parameters(),
-                n_iter=int(model.n_iter_), converged=bool(model.converged_), time=elapsed,
+                n_iter=int(model.n_iter_), converged=bool(model.converged_), time=elapsed, error=None,
             ))
             models.append(model)
             previous = model
@@ -147,6 +159,7 @@ class MetaGraphicalLassoBIC:
         too_big = [m for m in ms if m >= n_features]
         if too_big:
             raise ValueError(f"n_components must be smaller than n_features={n_features}; got {too_big}")
+        check_enough_samples(arrays, max(ms), bool(self.params.get("assume_centered", False)))
         threads = self.params.get("n_threads")
         chain_threads = None if threads is None or n_jobs == 1 else max(1, int(threads) // n_jobs)
 
@@ -157,6 +170,8 @@ class MetaGraphicalLassoBIC:
                 chains = list(pool.map(lambda m: self._chain(arrays, m, alphas, chain_threads), ms))
         self.results_ = [rec for records, _ in chains for rec in records]
         models = [model for _, fitted in chains for model in fitted]
+        if all(rec["error"] is not None for rec in self.results_):
+            raise NumericalError(f"every fit of the grid failed; the first: {self.results_[0]['error']}")
         self.best_index_ = int(np.argmin([rec[self.criterion] for rec in self.results_]))
         best = self.results_[self.best_index_]
         self.n_components_, self.alpha_ = best["n_components"], best["alpha"]

@@ -16,6 +16,7 @@ __all__ = [
     "check_symmetric",
     "check_data_matrix",
     "check_precision_init",
+    "check_enough_samples",
 ]
 
 
@@ -194,3 +195,21 @@ def check_precision_init(value, n_features: int, name: str = "precision_init") -
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
+
+
+def check_enough_samples(arrays, n_components: int, assume_centered: bool, name: str = "Xs") -> None:
+    """Raise ValueError unless every dataset has more than ``n_components`` centred samples.
+
+    A dataset's covariance has rank at most N_k - 1 (N_k when ``assume_centered``). When that is
+    <= M, D can take in all of its variance, its noise variance is then 0 and the likelihood is
+    unbounded, so such input has no MGLASSO estimate.
+    """
+    need = n_components + (1 if assume_centered else 2)
+    for k, X in enumerate(arrays):
+        if X.shape[0] < need:
+            rank = X.shape[0] if assume_centered else X.shape[0] - 1
+            raise ValueError(
+                f"{name}[{k}] has n_samples={X.shape[0]}: its {'' if assume_centered else 'centred '}covariance has "
+                f"rank <= {rank} <= n_components={n_components}, so the noise variance can be 0 and the likelihood "
+                f"is unbounded; each dataset needs at least {need} samples with n_components={n_components}"
+            )

@@ -87,7 +87,7 @@ def make_synthetic(n_features, n_samples, n_datasets, n_components, *, alpha_tru
     precisions, covariances, noises, Xs = [], [], [], []
     for n in sizes:
         Y = rng.standard_normal((n_latent, M))
-        emp = np.cov(Y, rowvar=False, bias=True)
+        emp = np.atleast_2d(np.cov(Y, rowvar=False, bias=True))  # (M, M), also for M = 1
         fit = _core.graphical_lasso(emp, alpha_truth)
         cov, prec = fit["covariance"], fit["precision"]
         eps = abs(rng.normal(0.0, noise_scale))

@@ -2,7 +2,7 @@
 
 from metaglasso._core import NumericalError
 
-__all__ = ["ConvergenceWarning", "NumericalError"]
+__all__ = ["ConvergenceWarning", "FitFailedWarning", "NumericalError"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -10,4 +10,12 @@ class ConvergenceWarning(UserWarning):
 
     The result is still returned (and flagged, e.g. ``converged_ = False``); increase
     ``max_iter`` or loosen ``tol`` if it matters.
+    """
+
+
+class FitFailedWarning(UserWarning):
+    """A fit of a model-selection grid raised :class:`NumericalError`.
+
+    The grid point is recorded with an infinite criterion and the error message, and the search
+    goes on with the other points.
     """

@@ -342,6 +342,9 @@ PYBIND11_MODULE(_core, m) {
       "Fit MGLASSO to (V, V) covariance matrices computed from n_samples samples each (callback and "
       "check_interrupts as for fit). Returns a dict.");
 
+  m.def("default_n_threads", [] { return mg::resolve_threads(0); },
+        "Threads a parallel region of the core uses when n_threads is not given: OpenMP's default for the "
+        "calling thread (omp_get_max_threads(), which threadpoolctl's limits set), or 1 without OpenMP.");
   m.def("simd_instruction_set", &mg::simd_instruction_set,
         "Instruction set of the large products in this process: 'avx512', 'avx2' or 'baseline' (the widest the CPU "
         "supports unless the environment variable METAGLASSO_SIMD names a narrower one).");
