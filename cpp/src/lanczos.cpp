@@ -97,7 +97,7 @@ void orthonormalize(const Eigen::Ref<const Matrix>& V, Matrix& C, Vector& entry,
     if (project) {
       const Vector before = C.colwise().norm();
       project_out(V, C, w, nt);
-      shrink = (before.array() / C.colwise().norm().array()).maxCoeff();
+      shrink = (before.array() / C.colwise().norm().transpose().array()).maxCoeff();
     }
     bool replaced = false;
     for (Index i = 0; i < b; ++i) {
@@ -254,7 +254,7 @@ LanczosResult block_lanczos_top_eigenvectors(const BlockOperator& op, Index n, I
     detail::product_tn(V.leftCols(jn), C, Hc, nt);
     detail::product_nn(V.leftCols(jn), Hc, w.tmp, nt);
     C -= w.tmp;
-    shrink = (before.array() / C.colwise().norm().array()).maxCoeff();
+    shrink = (before.array() / C.colwise().norm().transpose().array()).maxCoeff();
     Hc.middleRows(near, width) += Hl;
     H.block(0, j, j, b) = Hc.topRows(j);
     H.block(j, 0, b, j) = Hc.topRows(j).transpose();
