@@ -9,9 +9,11 @@ from metaglasso.enrichment import (
     characteristic_variables,
     enrichment_summary,
     gene_set_enrichment,
+    gene_set_rank_enrichment,
     hypergeometric_sf,
     label_enrichment,
     llr_test,
+    mann_whitney_u,
     read_gmt,
 )
 
@@ -188,6 +190,138 @@ def test_gene_set_enrichment_matches_scipy(tmp_path):
         gene_set_enrichment(L, sets, n_top=500, variable_names=genes)
 
 
+def test_gene_set_enrichment_signed_lists_match_scipy():
+    """The neg and abs lists are the n_top smallest and largest-|loading| variables; each p-value is
+    scipy's hypergeometric tail of that list's overlap."""
+    rng = np.random.default_rng(5)
+    V, n_top = 200, 15
+    genes = [f"G{i}" for i in range(V)]
+    L = rng.normal(size=(V, 1))
+    L[:10, 0] -= 4.0  # G0..G9 at the negative end
+    L[10:14, 0] += 4.0
+    sets = {"neg_end": genes[:12], "pos_end": genes[10:20], "mixed": genes[5:15] + genes[100:110]}
+    for sign, key in (("neg", -L[:, 0]), ("abs", np.abs(L[:, 0])), ("pos", L[:, 0])):
+        top = set(np.argsort(-key, kind="stable")[:n_top])
+        t = gene_set_enrichment(L, sets, n_top=n_top, sign=sign, variable_names=genes)
+        assert set(t["sign"]) == {sign}
+        for r in t.itertuples():
+            members = {genes.index(g) for g in sets[r.gene_set]}
+            k = len(members & top)
+            assert r.n_overlap == k and r.set_size == len(members)
+            assert r.p_value == pytest.approx(stats.hypergeom.sf(k - 1, V, len(members), n_top), rel=1e-9, abs=1e-300)
+            assert set(r.genes.split(";")) == {genes[i] for i in members & top}
+        np.testing.assert_allclose(t["p_adjusted"], stats.false_discovery_control(t["p_value"], method="bh"),
+                                   rtol=1e-12)
+    neg = gene_set_enrichment(L, sets, n_top=n_top, sign="neg", variable_names=genes)
+    assert neg.iloc[0].gene_set == "neg_end" and neg.iloc[0].n_overlap == 10
+
+
+def test_benjamini_hochberg_by_hand():
+    p = np.array([0.01, 0.04, 0.03, 0.005, 0.5])
+    m = p.size
+    order = np.argsort(p)
+    direct = np.empty(m)
+    running = 1.0
+    for rank in range(m, 0, -1):  # step-up: q_(i) = min_{j >= i} p_(j) m / j
+        running = min(running, p[order[rank - 1]] * m / rank)
+        direct[order[rank - 1]] = running
+    np.testing.assert_allclose(benjamini_hochberg(p), direct, rtol=1e-15)
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_mann_whitney_u_matches_scipy(alternative):
+    rng = np.random.default_rng(6)
+    x = rng.normal(0.4, 1, size=25)
+    y = rng.normal(0, 1, size=300)
+    ties_x, ties_y = np.round(x, 1), np.round(y, 1)  # many ties
+    for a, b in ((x, y), (ties_x, ties_y), ([1.0, 2.0, 3.0], [2.0, 3.0, 4.0, 5.0]), (y[:9], x[:12])):
+        U, p = mann_whitney_u(a, b, alternative=alternative)
+        ref = stats.mannwhitneyu(a, b, alternative=alternative, method="asymptotic")
+        assert U == ref.statistic
+        assert p == pytest.approx(ref.pvalue, rel=1e-10, abs=1e-300)
+    with pytest.raises(ValueError, match="alternative must be one of"):
+        mann_whitney_u(x, y, alternative="bigger")
+    with pytest.raises(ValueError, match="at least one value"):
+        mann_whitney_u([], y)
+
+
+def _rank_problem():
+    rng = np.random.default_rng(7)
+    V = 250
+    genes = [f"G{i}" for i in range(V)]
+    L = rng.normal(size=(V, 3))
+    L[:20, 0] += 1.2   # set "up" shifted up on factor 0
+    L[30:45, 1] -= 1.0  # set "down" shifted down on factor 1
+    L[:, 2] = np.round(L[:, 2], 1)  # ties
+    sets = {"up": genes[:20] + ["NOT_A_GENE"], "down": genes[30:45], "null": genes[100:160], "tiny": genes[200:203]}
+    return L, genes, sets
+
+
+@pytest.mark.parametrize("sign", ["two-sided", "both", "pos", "neg", "abs"])
+@pytest.mark.parametrize("method", ["mannwhitney", "ks"])
+def test_rank_enrichment_matches_scipy(sign, method):
+    L, genes, sets = _rank_problem()
+    V = len(genes)
+    t = gene_set_rank_enrichment(pd.DataFrame(L, index=genes), sets, method=method, sign=sign)
+    assert list(t.columns) == ["factor", "sign", "gene_set", "n_variables", "set_size", "statistic", "auc",
+                               "mean_difference", "p_value", "p_adjusted", "genes"]
+    assert "tiny" not in set(t["gene_set"])  # below min_size=5
+    n_tests = {"two-sided": 1, "both": 2}.get(sign, 1)
+    assert len(t) == 3 * 3 * n_tests
+    for r in t.itertuples():
+        idx = [genes.index(g) for g in sets[r.gene_set] if g in genes]
+        rest = np.setdiff1d(np.arange(V), idx)
+        x = np.abs(L[:, r.factor]) if sign == "abs" else L[:, r.factor]
+        alt = "two-sided" if sign == "two-sided" else {"pos": "greater", "neg": "less", "abs": "greater"}[r.sign]
+        mwu = stats.mannwhitneyu(x[idx], x[rest], alternative=alt, method="asymptotic")
+        assert r.auc == pytest.approx(mwu.statistic / (len(idx) * len(rest)), rel=1e-12)
+        assert r.mean_difference == pytest.approx(x[idx].mean() - x[rest].mean(), rel=1e-10, abs=1e-12)
+        if sign == "two-sided":
+            assert r.sign == ("pos" if r.auc >= 0.5 else "neg")
+        if method == "mannwhitney":
+            assert r.statistic == mwu.statistic
+            assert r.p_value == pytest.approx(mwu.pvalue, rel=1e-10, abs=1e-300)
+        else:
+            # ks_2samp's alternative refers to the first sample's CDF: "less" = its values are larger
+            ks = stats.ks_2samp(x[idx], x[rest], alternative={"two-sided": "two-sided", "greater": "less",
+                                                               "less": "greater"}[alt])
+            assert r.statistic == pytest.approx(ks.statistic, rel=1e-12)
+            assert r.p_value == pytest.approx(ks.pvalue, rel=1e-10, abs=1e-300)
+    family = ["factor"] if sign == "two-sided" else ["factor", "sign"]
+    for _, sub in t.groupby(family):
+        np.testing.assert_allclose(sub["p_adjusted"], stats.false_discovery_control(sub["p_value"]), rtol=1e-12)
+    if sign in ("two-sided", "both", "pos"):
+        best = t[(t["factor"] == 0) & (t["sign"] == "pos")].iloc[0]
+        assert best.gene_set == "up" and best.p_adjusted < 1e-2 and best.auc > 0.7
+        # leading genes: the set's genes of largest loading first
+        lead = best.genes.split(";")
+        assert len(lead) == 10 and lead[0] == genes[int(np.argmax(L[:20, 0]))]
+    if sign in ("two-sided", "both", "neg"):
+        down = t[(t["factor"] == 1) & (t["gene_set"] == "down") & (t["sign"] == "neg")].iloc[0]
+        assert down.p_adjusted < 0.05 and down.auc < 0.3 and down.mean_difference < 0
+
+
+def test_rank_enrichment_options_and_errors(tmp_path):
+    L, genes, sets = _rank_problem()
+    lev = gene_set_rank_enrichment(L, sets, variable_names=genes, adjust="level")
+    np.testing.assert_allclose(lev["p_adjusted"], stats.false_discovery_control(lev["p_value"]), rtol=1e-12)
+    small = gene_set_rank_enrichment(L, sets, variable_names=genes, min_size=1, max_size=20, n_genes=2)
+    assert set(small["gene_set"]) == {"up", "down", "tiny"}
+    assert all(len(g.split(";")) <= 2 for g in small["genes"])
+    gmt = tmp_path / "sets.gmt"
+    gmt.write_text("".join(f"{k}\td\t" + "\t".join(v) + "\n" for k, v in sets.items()))
+    pd.testing.assert_frame_equal(gene_set_rank_enrichment(L, str(gmt), variable_names=genes),
+                                  gene_set_rank_enrichment(L, sets, variable_names=genes))
+    none = gene_set_rank_enrichment(L, {"x": ["nope"]}, variable_names=genes)
+    assert len(none) == 0 and "auc" in none.columns
+    with pytest.raises(ValueError, match="needs variable names"):
+        gene_set_rank_enrichment(L, sets)
+    with pytest.raises(ValueError, match="method must be one of"):
+        gene_set_rank_enrichment(L, sets, variable_names=genes, method="gsea")
+    with pytest.raises(ValueError, match="sign must be one of"):
+        gene_set_rank_enrichment(L, sets, variable_names=genes, sign="up")
+
+
 def test_read_gmt_errors(tmp_path):
     bad = tmp_path / "bad.gmt"
     bad.write_text("onlyname\n")
@@ -213,6 +347,8 @@ def test_enrichment_on_a_model():
     assert set(t["level"]) <= {"label"}
     g = gene_set_enrichment(model, {"s": cols[:10]}, n_top=10)
     assert set(g["factor"]) <= {0, 1, 2}
+    r = gene_set_rank_enrichment(model, {"s": cols[:10]})
+    assert list(r["factor"]) == [0, 1, 2]
 
 
 def test_tables_without_pandas(monkeypatch):
@@ -229,3 +365,5 @@ def test_tables_without_pandas(monkeypatch):
     assert isinstance(s, dict) and list(s["sector"]) == ["A"]
     cv = characteristic_variables(L)
     assert isinstance(cv, dict) and sorted(cv["index"]) == list(range(8))
+    r = gene_set_rank_enrichment(L, {"top": [f"v{i}" for i in range(8)]}, variable_names=[f"v{i}" for i in range(200)])
+    assert isinstance(r, dict) and r["gene_set"][0] == "top" and r["p_adjusted"][0] < 1e-3

@@ -7,10 +7,13 @@
   2 × 2 table, as the paper's Table 6.
 * :func:`gene_set_enrichment` — the hypergeometric test of the top-n variables of each factor
   against gene sets (a GMT file or a dict), as the paper's Table 7.
+* :func:`gene_set_rank_enrichment` — a test without a cut-off: the loadings of a set's genes
+  against those of all other genes, by the Mann–Whitney U test (:func:`mann_whitney_u`) or the
+  two-sample Kolmogorov–Smirnov test.
 
 p-values are adjusted by Benjamini–Hochberg (:func:`benjamini_hochberg`). The tests are computed
-with NumPy and the standard library only (scipy is not needed); the test suite checks them
-against :mod:`scipy.stats`. Tables are pandas DataFrames when pandas is installed, else dicts of
+with NumPy and the standard library only (scipy is needed only for ``method="ks"``); the test
+suite checks them against :mod:`scipy.stats`. Tables are pandas DataFrames when pandas is installed, else dicts of
 1-D arrays (see :mod:`metaglasso.interpret`).
 """
 
@@ -29,15 +32,18 @@ __all__ = [
     "characteristic_variables",
     "enrichment_summary",
     "gene_set_enrichment",
+    "gene_set_rank_enrichment",
     "hypergeometric_sf",
     "label_enrichment",
     "llr_test",
+    "mann_whitney_u",
     "read_gmt",
 ]
 
 _SIGNS = ("pos", "neg")
 _ALTERNATIVES = ("greater", "two-sided")
 _ADJUST = ("set", "level")
+_MWU_ALTERNATIVES = ("two-sided", "greater", "less")
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,6 +168,82 @@ def hypergeometric_sf(k, N, K, n, *, _logfact=None):
         top = logp.max()
         out[idx] = min(1.0, math.exp(top) * float(np.exp(logp - top).sum()))
     return float(out) if out.ndim == 0 else out
+
+
+def _average_ranks(x):
+    """Ranks 1..n of the columns of ``x`` (n, M), ties given their average rank, and the tie term
+    Σ (t³ − t) over the groups of tied values of each column (M,)."""
+    x = np.asarray(x, dtype=np.float64)
+    n, M = x.shape
+    order = np.argsort(x, axis=0, kind="stable")
+    ranks = np.empty((n, M))
+    tie_term = np.zeros(M)
+    for m in range(M):
+        xs = x[order[:, m], m]
+        starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+        counts = np.diff(np.r_[starts, n])
+        avg = starts + (counts + 1) / 2.0  # average of the 1-based ranks starts+1 .. starts+counts
+        ranks[order[:, m], m] = np.repeat(avg, counts)
+        tie_term[m] = float(np.sum(counts.astype(np.float64) ** 3 - counts))
+    return ranks, tie_term
+
+
+def _normal_sf(z):
+    z = np.asarray(z, dtype=np.float64)
+    return np.vectorize(lambda v: 0.5 * math.erfc(v / math.sqrt(2.0)), otypes=[np.float64])(z)
+
+
+def _mwu_from_ranks(rank_sum, n1, n, tie_term, alternative):
+    """U of the first sample and its asymptotic p-value (normal approximation with tie and
+    continuity corrections), from the rank sum of the first sample among n values."""
+    n1 = np.asarray(n1, dtype=np.float64)
+    n2 = n - n1
+    U1 = rank_sum - n1 * (n1 + 1) / 2.0
+    mu = n1 * n2 / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1.0))))
+        if alternative == "greater":
+            U = U1
+        elif alternative == "less":
+            U = n1 * n2 - U1
+        else:
+            U = np.maximum(U1, n1 * n2 - U1)
+        z = np.where(s > 0, (U - mu - 0.5) / np.where(s > 0, s, 1.0), -np.inf)
+    p = _normal_sf(z)
+    if alternative == "two-sided":
+        p = 2.0 * p
+    return U1, np.clip(p, 0.0, 1.0)
+
+
+def mann_whitney_u(x, y, *, alternative="two-sided"):
+    """The Mann–Whitney U test of two samples by its normal approximation.
+
+    U is the statistic of ``x``: the number of pairs (x_i, y_j) with x_i > y_j, ties counting
+    one half; U / (n_x n_y) is the area under the ROC curve (AUC). The p-value is the normal
+    approximation with the tie correction and the continuity correction, as
+    ``scipy.stats.mannwhitneyu(x, y, alternative=alternative, method="asymptotic")`` (scipy's
+    default method too unless both samples are small, at most 8 values, and without ties).
+
+    Parameters
+    ----------
+    x, y : 1-D arrays of float
+    alternative : {"two-sided", "greater", "less"}, default="two-sided"
+        ``"greater"``: the values of ``x`` tend to be larger than those of ``y``.
+
+    Returns
+    -------
+    statistic, pvalue : float
+    """
+    _check_choice(alternative, "alternative", _MWU_ALTERNATIVES)
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.size == 0 or y.size == 0:
+        raise ValueError("x and y must each hold at least one value")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite")
+    ranks, tie_term = _average_ranks(np.concatenate([x, y])[:, None])
+    U1, p = _mwu_from_ranks(ranks[:x.size, 0].sum(), x.size, x.size + y.size, tie_term[0], alternative)
+    return float(U1), float(p)
 
 
 # --------------------------------------------------------------------------------------------
@@ -557,6 +639,148 @@ def gene_set_enrichment(model_or_loadings, gene_sets, *, n_top=100, sign="both",
     for n, kind in [("factor", "i"), ("sign", "o"), ("gene_set", "o"), ("n_variables", "i"), ("set_size", "i"),
                     ("n_top", "i"), ("n_overlap", "i"), ("expected", "f"), ("fold_enrichment", "f"),
                     ("p_value", "f"), ("p_adjusted", "f"), ("genes", "o")]:
+        dtype = {"i": np.int64, "f": np.float64, "o": object}[kind]
+        cols[n] = np.asarray([r[n] for r in rows], dtype=dtype)
+    return make_table(cols)
+
+
+_RANK_SIGNS = ("two-sided", "both", "pos", "neg", "abs")
+_RANK_METHODS = ("mannwhitney", "ks")
+
+
+def gene_set_rank_enrichment(model_or_loadings, gene_sets, *, method="mannwhitney", sign="two-sided", min_size=5,
+                             max_size=None, adjust="set", n_genes=10, variable_names=None):
+    """Rank test of gene sets against each factor's loadings: no top-n cut-off.
+
+    For factor m and gene set G (restricted to the model's variables) the loadings of G's genes
+    are compared with those of all other variables:
+
+    * ``method="mannwhitney"``: the Mann–Whitney U test (:func:`mann_whitney_u`: normal
+      approximation with tie and continuity corrections, as
+      ``scipy.stats.mannwhitneyu(in_set, rest, method="asymptotic")``), vectorised over factors
+      and sets; needs NumPy only.
+    * ``method="ks"``: the two-sample Kolmogorov–Smirnov test, the largest gap between the
+      running (cumulative) distributions of the set's and the other loadings, as
+      ``scipy.stats.ks_2samp(in_set, rest)`` (needs scipy; scipy's default ``method="auto"``, exact
+      for these sizes).
+
+    Parameters
+    ----------
+    model_or_loadings : fitted MetaGraphicalLasso, loadings DataFrame or array (V, M)
+        As for :func:`gene_set_enrichment`; the variable names are matched with the genes.
+    gene_sets : dict {name: collection of genes} or path of a GMT file
+    method : {"mannwhitney", "ks"}, default="mannwhitney"
+    sign : {"two-sided", "both", "pos", "neg", "abs"}, default="two-sided"
+        ``"pos"``: one-sided, the set's loadings are larger than the rest's; ``"neg"``: smaller;
+        ``"both"``: the ``pos`` and the ``neg`` test; ``"abs"``: one-sided on |loading| (the set
+        loads strongly, at either end); ``"two-sided"``: one two-sided test per factor and set.
+    min_size, max_size : int, default=5 and None
+        Only sets with min_size <= |G ∩ variables| <= max_size (and < V) are tested.
+    adjust : {"set", "level"}, default="set"
+        Benjamini–Hochberg family: the tests of one factor and direction (``"set"``; with
+        ``"two-sided"`` one factor) or all tests (``"level"``).
+    n_genes : int, default=10
+        How many of the set's genes to list in ``genes``.
+    variable_names : sequence of str, optional
+
+    Returns
+    -------
+    DataFrame with columns ``factor``, ``sign``, ``gene_set``, ``n_variables``, ``set_size``,
+    ``statistic``, ``auc``, ``mean_difference``, ``p_value``, ``p_adjusted``, ``genes``
+        One row per (factor, direction, gene set). ``sign`` is the direction tested (``pos``,
+        ``neg``, ``abs``) or, for ``"two-sided"``, the direction observed: ``pos`` when
+        auc >= 0.5. ``statistic`` is U of the set (Mann–Whitney; of |loading| with ``abs``) or the
+        KS distance D of the direction tested. ``auc`` = U / (|G| (V − |G|)), the probability that
+        a gene of the set has a larger loading (|loading| with ``abs``) than another variable,
+        ties counting one half (0.5: no shift; 2·auc − 1 is the rank-biserial correlation).
+        ``mean_difference`` is the set's mean loading (|loading| with ``abs``) minus the others'.
+        ``genes`` lists up to ``n_genes`` of the set's genes, those furthest in the direction first.
+        Sorted by factor, sign, p-value.
+    """
+    _check_choice(method, "method", _RANK_METHODS)
+    _check_choice(sign, "sign", _RANK_SIGNS)
+    _check_choice(adjust, "adjust", _ADJUST)
+    if isinstance(n_genes, bool) or not isinstance(n_genes, numbers.Integral) or n_genes < 0:
+        raise ValueError(f"n_genes must be an integer >= 0; got {n_genes!r}")
+    if isinstance(min_size, bool) or not isinstance(min_size, numbers.Integral) or min_size < 1:
+        raise ValueError(f"min_size must be an integer >= 1; got {min_size!r}")
+    L, names = _loadings(model_or_loadings, variable_names)
+    if names is None:
+        raise ValueError(
+            "gene_set_rank_enrichment needs variable names: fit on pandas DataFrames, pass a loadings table "
+            "indexed by variable or give variable_names"
+        )
+    V, M = L.shape
+    if method == "ks":
+        try:
+            from scipy.stats import ks_2samp
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("method='ks' needs scipy; install it or use method='mannwhitney'") from exc
+    sets = _gene_sets(gene_sets)
+    position = {n: i for i, n in enumerate(names)}
+    set_names, members = [], []
+    for name, genes in sets.items():
+        idx = np.asarray(sorted({position[g] for g in genes if g in position}), dtype=np.int64)
+        if min_size <= idx.size < V and (max_size is None or idx.size <= max_size):
+            set_names.append(name)
+            members.append(idx)
+    tests = {"two-sided": [("two-sided", "two-sided")], "both": [("pos", "greater"), ("neg", "less")],
+             "pos": [("pos", "greater")], "neg": [("neg", "less")], "abs": [("abs", "greater")]}[sign]
+    rows = []
+    if set_names:
+        S = len(set_names)
+        member = np.zeros((S, V))
+        for i, idx in enumerate(members):
+            member[i, idx] = 1.0
+        n1 = member.sum(axis=1)
+        keys = {"signed": L, "abs": np.abs(L)} if sign == "abs" else {"signed": L}
+        stats_ = {}
+        for kind, X in keys.items():
+            ranks, tie_term = _average_ranks(X)
+            rank_sum = member @ ranks  # (S, M)
+            mean_in = (member @ X) / n1[:, None]
+            mean_out = (X.sum(axis=0)[None, :] - member @ X) / (V - n1)[:, None]
+            stats_[kind] = (rank_sum, tie_term, mean_in - mean_out)
+        for label, alternative in tests:
+            kind = "abs" if label == "abs" else "signed"
+            X = keys[kind]
+            rank_sum, tie_term, diff = stats_[kind]
+            U1, p = _mwu_from_ranks(rank_sum, n1[:, None], float(V), tie_term[None, :], alternative)
+            auc = U1 / (n1[:, None] * (V - n1[:, None]))
+            for m in range(M):
+                for i, name in enumerate(set_names):
+                    idx = members[i]
+                    direction = label if label != "two-sided" else ("pos" if auc[i, m] >= 0.5 else "neg")
+                    if method == "ks":
+                        rest = np.ones(V, dtype=bool)
+                        rest[idx] = False
+                        # ks_2samp's alternative is about the set's CDF: "less" = the set's values are larger
+                        ks_alt = {"two-sided": "two-sided", "greater": "less", "less": "greater"}[alternative]
+                        res = ks_2samp(X[idx, m], X[rest, m], alternative=ks_alt)
+                        statistic, pval = float(res.statistic), float(res.pvalue)
+                    else:
+                        statistic, pval = float(U1[i, m]), float(p[i, m])
+                    key = X[idx, m] if direction in ("pos", "abs") else -X[idx, m]
+                    lead = idx[np.argsort(-key, kind="stable")][:n_genes]
+                    rows.append(dict(factor=m, sign=direction, gene_set=name, n_variables=V, set_size=int(idx.size),
+                                     statistic=statistic, auc=float(auc[i, m]), mean_difference=float(diff[i, m]),
+                                     p_value=pval, p_adjusted=np.nan, genes=";".join(str(names[j]) for j in lead),
+                                     _family=(m, label)))
+    families = {}
+    for i, r in enumerate(rows):
+        families.setdefault(r["_family"] if adjust == "set" else 0, []).append(i)
+    for idx in families.values():
+        for i, q in zip(idx, benjamini_hochberg([rows[i]["p_value"] for i in idx])):
+            rows[i]["p_adjusted"] = float(q)
+    order = {"pos": 0, "neg": 1, "abs": 2}
+    if sign == "two-sided":
+        rows.sort(key=lambda r: (r["factor"], r["p_value"], r["gene_set"]))
+    else:
+        rows.sort(key=lambda r: (r["factor"], order[r["sign"]], r["p_value"], r["gene_set"]))
+    cols = {}
+    for n, kind in [("factor", "i"), ("sign", "o"), ("gene_set", "o"), ("n_variables", "i"), ("set_size", "i"),
+                    ("statistic", "f"), ("auc", "f"), ("mean_difference", "f"), ("p_value", "f"),
+                    ("p_adjusted", "f"), ("genes", "o")]:
         dtype = {"i": np.int64, "f": np.float64, "o": object}[kind]
         cols[n] = np.asarray([r[n] for r in rows], dtype=dtype)
     return make_table(cols)
