@@ -110,6 +110,57 @@ def test_other_figures_render(fitted):
     _render(plotting.plot_bic(search.results_))
 
 
+def _enrichment_tables():
+    from metaglasso.enrichment import gene_set_enrichment, gene_set_rank_enrichment
+
+    rng = np.random.default_rng(3)
+    genes = [f"G{i}" for i in range(120)]
+    L = rng.normal(size=(120, 3))
+    L[:15, 0] += 3.0
+    L[20:35, 2] -= 3.0
+    sets = {"A": genes[:15], "B": genes[20:35], "C": genes[60:90]}
+    hyper = gene_set_enrichment(L, sets, n_top=15, variable_names=genes)
+    rank = gene_set_rank_enrichment(L, sets, variable_names=genes)
+    return hyper, rank, sets
+
+
+def test_enrichment_dot_plot():
+    hyper, rank, sets = _enrichment_tables()
+    fig = plotting.plot_enrichment(hyper)
+    ax = fig.axes[0]
+    (dots,) = [c for c in ax.collections if c.get_label() == "dots"]
+    assert len(dots.get_offsets()) == len(hyper)  # one dot per row
+    overlap = hyper["n_overlap"].to_numpy()
+    np.testing.assert_allclose(dots.get_sizes(), np.maximum(300.0 * overlap / overlap.max(), 6.0))
+    np.testing.assert_allclose(dots.get_array(), -np.log10(hyper["p_adjusted"].to_numpy()))
+    # columns: factor and sign (both signs present), rows: gene sets
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[:2] == ["0+", "0−"] and len(labels) == len(set(zip(hyper["factor"], hyper["sign"])))
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert set(rows) == set(hyper["gene_set"])
+    x, y = dots.get_offsets()[0]
+    assert labels[int(x)] == f"{hyper['factor'].iloc[0]}{'+' if hyper['sign'].iloc[0] == 'pos' else '−'}"
+    assert rows[int(y)] == hyper["gene_set"].iloc[0]
+    edges = dots.get_edgecolors()
+    assert sum(e[3] > 0 for e in edges) == int(np.sum(hyper["p_adjusted"] < 0.05))
+    _render(fig)
+
+    fig = plotting.plot_enrichment(rank, gene_sets=["C", "A"], dot_size=100)
+    ax = fig.axes[0]
+    (dots,) = [c for c in ax.collections if c.get_label() == "dots"]
+    shown = rank[rank["gene_set"].isin(["C", "A"])]
+    assert len(dots.get_offsets()) == len(shown) == 6
+    effect = np.abs(2 * shown["auc"].to_numpy() - 1)
+    np.testing.assert_allclose(dots.get_sizes(), np.maximum(100.0 * effect / effect.max(), 2.0))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["C", "A"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]  # two-sided: one column per factor
+    _render(fig)
+    with pytest.raises(ValueError, match="size must be a column"):
+        plotting.plot_enrichment(rank, size="n_overlap")
+    with pytest.raises(ValueError, match="table needs the columns"):
+        plotting.plot_enrichment({"factor": [0]})
+
+
 def test_plot_errors(fitted):
     Xs, _, model = fitted
     with pytest.raises(ValueError, match="layout must be 'circle', 'spring'"):

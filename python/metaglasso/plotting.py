@@ -5,7 +5,8 @@
 * :func:`plot_variances` — the factor variances diag(Σ_k) and the noise ε_k per dataset (Figs 4, 6);
 * :func:`plot_scores` — the latent scores over the sample order, per dataset (Fig 3);
 * :func:`plot_objective` — the objective history of a fit;
-* :func:`plot_bic` — the BIC grid of a model selection.
+* :func:`plot_bic` — the BIC grid of a model selection;
+* :func:`plot_enrichment` — a dot plot of gene-set enrichment tables (factor × gene set).
 
 Each function returns the matplotlib Figure. Without ``ax``/``axes`` a new figure is made with
 ``matplotlib.pyplot`` (close it with ``plt.close(fig)`` when done). matplotlib is imported only
@@ -18,7 +19,7 @@ import numpy as np
 
 from metaglasso.interpret import _datasets, align_factors
 
-__all__ = ["plot_bic", "plot_networks", "plot_objective", "plot_scores", "plot_variances", "network_layout"]
+__all__ = ["enrichment_dot_sizes", "plot_bic", "plot_enrichment", "plot_networks", "plot_objective", "plot_scores", "plot_variances", "network_layout"]
 
 POSITIVE_COLOR = "#1f5fbf"  # blue: positive partial correlation
 NEGATIVE_COLOR = "#d62728"  # red: negative partial correlation
@@ -471,5 +472,140 @@ def plot_bic(search, *, ax=None):
     ax.set_title("BIC over the grid (smaller is better)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Enrichment
+# --------------------------------------------------------------------------------------------
+
+_SIGN_MARK = {"pos": "+", "neg": "−", "abs": "±"}
+
+
+def enrichment_dot_sizes(values, size, *, dot_size=300.0):
+    """The marker areas (points²) of :func:`plot_enrichment` for the ``size`` column's values.
+
+    ``"auc"`` is drawn as its distance from no effect, |2·auc − 1| (the |rank-biserial
+    correlation|, in [0, 1]); any other column by its absolute value. Areas are
+    ``dot_size`` · value / (largest value), at least 2 % of ``dot_size``.
+    """
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    if size == "auc":
+        v = np.abs(2.0 * np.asarray(values, dtype=np.float64) - 1.0)
+    top = float(np.max(v)) if v.size else 0.0
+    scaled = v / top if top > 0 else np.ones_like(v)
+    return np.maximum(dot_size * scaled, 0.02 * dot_size)
+
+
+def plot_enrichment(table, *, size=None, alpha=0.05, factors=None, gene_sets=None, ax=None, dot_size=300.0,
+                    cmap="viridis", title=None):
+    """Dot plot of an enrichment table: one column per factor (and sign), one row per gene set.
+
+    Each row of ``table`` is one dot: its area shows ``size`` (see :func:`enrichment_dot_sizes`)
+    and its colour −log10 of the adjusted p-value; dots with adjusted p < ``alpha`` get a black
+    edge. Pairs without a row (e.g. no overlap with the top list) stay empty. When a factor and
+    gene set were tested in more than one direction (the ``pos`` and ``neg`` top lists), each
+    factor gets a column per direction (``3+``, ``3−``); otherwise (a two-sided rank test) one
+    column, and each dot is marked + or − by the direction of the shift.
+
+    Parameters
+    ----------
+    table : table of :func:`metaglasso.enrichment.gene_set_enrichment` or
+        :func:`~metaglasso.enrichment.gene_set_rank_enrichment` (DataFrame or dict of arrays)
+        Needs the columns ``factor``, ``gene_set`` and ``p_adjusted``; ``sign`` is optional.
+    size : str, optional
+        The column shown by the dot areas: default ``"n_overlap"`` when the table has it (the
+        hypergeometric test), else ``"auc"`` (the rank test).
+    alpha : float, default=0.05
+    factors, gene_sets : sequences, optional
+        The factors and gene sets to show, in this order (default: all, as they first appear).
+    ax : matplotlib Axes, optional
+    dot_size : float, default=300
+        Area (points²) of the largest dot.
+    cmap : str, default="viridis"
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The dots are the Axes' collection labelled ``"dots"``, in the order of the table's rows.
+    """
+    from metaglasso._tables import table_columns
+
+    plt = _pyplot()
+    names, cols = table_columns(table)
+    t = dict(zip(names, cols))
+    missing = [c for c in ("factor", "gene_set", "p_adjusted") if c not in t]
+    if missing:
+        raise ValueError(f"table needs the columns {missing} (an enrichment table)")
+    if size is None:
+        size = "n_overlap" if "n_overlap" in t else "auc"
+    if size not in t:
+        raise ValueError(f"size must be a column of the table; got {size!r}")
+    factor = np.asarray(t["factor"]).astype(np.int64)
+    sets = np.asarray([str(g) for g in t["gene_set"]], dtype=object)
+    signs = np.asarray([str(s) for s in t["sign"]], dtype=object) if "sign" in t else np.full(factor.size, "", object)
+    keep = np.ones(factor.size, dtype=bool)
+    if factors is not None:
+        factors = [int(f) for f in factors]
+        keep &= np.isin(factor, factors)
+    if gene_sets is not None:
+        gene_sets = [str(g) for g in gene_sets]
+        keep &= np.isin(sets, gene_sets)
+    factor, sets, signs = factor[keep], sets[keep], signs[keep]
+    values = np.asarray(t[size], dtype=np.float64)[keep]
+    padj = np.asarray(t["p_adjusted"], dtype=np.float64)[keep]
+    # one column per factor and sign when a pair (factor, gene set) was tested in more than one
+    # direction (e.g. the pos and neg top lists); otherwise one column per factor
+    split = len(set(zip(factor.tolist(), sets.tolist(), signs.tolist()))) > len(set(zip(factor.tolist(),
+                                                                                         sets.tolist())))
+    sign_order = {"pos": 0, "neg": 1, "abs": 2}
+
+    def column(f, s):
+        return f"{f}{_SIGN_MARK.get(s, s)}" if split else str(f)
+
+    def factor_rank(f):
+        return factors.index(f) if factors else f
+
+    if split:
+        col_keys = sorted(set(zip(factor.tolist(), signs.tolist())),
+                          key=lambda k: (factor_rank(k[0]), sign_order.get(k[1], 3)))
+    else:
+        col_keys = sorted({(f, "") for f in factor.tolist()}, key=lambda k: factor_rank(k[0]))
+    x_of = {column(f, s): i for i, (f, s) in enumerate(col_keys)}
+    row_names = gene_sets if gene_sets is not None else list(dict.fromkeys(sets.tolist()))
+    y_of = {g: i for i, g in enumerate(row_names)}
+    x = np.asarray([x_of[column(f, s)] for f, s in zip(factor, signs)], dtype=np.float64)
+    y = np.asarray([y_of[g] for g in sets], dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        score = -np.log10(np.clip(padj, 1e-300, 1.0))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(4.0, 0.42 * len(x_of) + 3.2), max(2.5, 0.36 * len(row_names) + 1.6)))
+    else:
+        fig = ax.figure
+    sig = padj < alpha
+    dots = ax.scatter(x, y, s=enrichment_dot_sizes(values, size, dot_size=dot_size), c=score, cmap=cmap,
+                      vmin=0.0, vmax=max(float(score.max()) if score.size else 1.0, -np.log10(alpha)),
+                      edgecolors=np.where(sig[:, None], [[0, 0, 0, 1]], [[0, 0, 0, 0]]), linewidths=1.2,
+                      label="dots", zorder=2)
+    if not split and set(signs) & {"pos", "neg"}:
+        from matplotlib import patheffects
+
+        halo = [patheffects.withStroke(linewidth=2, foreground="white")]
+        for xi, yi, si in zip(x, y, signs):  # the direction of a two-sided test's shift
+            ax.annotate(_SIGN_MARK.get(si, ""), (xi, yi), ha="center", va="center", fontsize=8, zorder=3,
+                        path_effects=halo)
+    ax.set_xticks(np.arange(len(x_of)), list(x_of))
+    ax.set_yticks(np.arange(len(row_names)), row_names)
+    ax.set_xlim(-0.6, len(x_of) - 0.4)
+    ax.set_ylim(len(row_names) - 0.4, -0.6)
+    ax.set_xlabel("factor" + (" (+: positive loadings, −: negative)" if split else "")
+                  + ("; +/−: the set's loadings are higher/lower" if not split and set(signs) & {"pos", "neg"} else ""))
+    ax.grid(True, alpha=0.25, zorder=0)
+    cbar = fig.colorbar(dots, ax=ax, pad=0.02, fraction=0.05)
+    cbar.set_label("−log10 adjusted p")
+    label = "|2·AUC − 1|" if size == "auc" else size
+    ax.set_title(title or f"dot area: {label}; black edge: adjusted p < {alpha:g}", fontsize=10)
     fig.tight_layout()
     return fig
