@@ -581,7 +581,9 @@ def plot_enrichment(table, *, size=None, alpha=0.05, factors=None, gene_sets=Non
     with np.errstate(divide="ignore"):
         score = -np.log10(np.clip(padj, 1e-300, 1.0))
     if ax is None:
-        fig, ax = plt.subplots(figsize=(max(4.0, 0.42 * len(x_of) + 3.2), max(2.5, 0.36 * len(row_names) + 1.6)))
+        longest = max((len(g) for g in row_names), default=4)
+        width = 0.45 * len(x_of) + 0.075 * longest + 2.6  # dots, gene-set labels, colour bar
+        fig, ax = plt.subplots(figsize=(max(5.0, width), max(2.5, 0.36 * len(row_names) + 1.8)))
     else:
         fig = ax.figure
     sig = padj < alpha
@@ -600,12 +602,12 @@ def plot_enrichment(table, *, size=None, alpha=0.05, factors=None, gene_sets=Non
     ax.set_yticks(np.arange(len(row_names)), row_names)
     ax.set_xlim(-0.6, len(x_of) - 0.4)
     ax.set_ylim(len(row_names) - 0.4, -0.6)
-    ax.set_xlabel("factor" + (" (+: positive loadings, −: negative)" if split else "")
-                  + ("; +/−: the set's loadings are higher/lower" if not split and set(signs) & {"pos", "neg"} else ""))
+    ax.set_xlabel("factor" + ("\n(+: positive loadings, −: negative)" if split else "")
+                  + ("\n(+/−: the set's loadings are higher/lower)" if not split and set(signs) & {"pos", "neg"} else ""))
     ax.grid(True, alpha=0.25, zorder=0)
     cbar = fig.colorbar(dots, ax=ax, pad=0.02, fraction=0.05)
     cbar.set_label("−log10 adjusted p")
     label = "|2·AUC − 1|" if size == "auc" else size
-    ax.set_title(title or f"dot area: {label}; black edge: adjusted p < {alpha:g}", fontsize=10)
+    ax.set_title(title or f"dot area: {label}\nblack edge: adjusted p < {alpha:g}", fontsize=9)
     fig.tight_layout()
     return fig
