@@ -105,7 +105,7 @@ def _rows(X, idx):
     else:
         block = X[idx]
     if hasattr(block, "toarray"):  # scipy.sparse (CSR, CSC, ...) or a backed sparse dataset's rows
-        dense = block.astype(np.float64).toarray()
+        dense = block.astype(np.float64, copy=False).toarray()
     else:
         dense = np.asarray(block)
     if dense.ndim != 2:
