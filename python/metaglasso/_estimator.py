@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import sys
 import warnings
 from typing import NamedTuple
 
@@ -25,6 +26,8 @@ __all__ = ["FitProgress", "MetaGraphicalLasso", "partial_correlations"]
 _SOLVERS = ("lbfgs", "adam")
 _REPRESENTATIONS = ("auto", "data", "covariance")
 _DEFAULT_MAX_ITER = {"lbfgs": 500, "adam": 5000}
+# Set by fit on an AnnData (metaglasso.bio), removed by a fit on anything else.
+_ANNDATA_ATTRIBUTES = ("dataset_names_", "dropped_groups_", "groupby_", "layer_")
 
 
 class FitProgress(NamedTuple):
@@ -159,7 +162,14 @@ class MetaGraphicalLasso:
         Whether the tolerance was met (a ConvergenceWarning is issued otherwise).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
-        Only when the datasets are pandas DataFrames with string column names.
+        Only when the datasets are pandas DataFrames with string column names, or an AnnData
+        (its ``var_names``).
+    dataset_names_ : list of str
+        Only after a fit on an AnnData: the groups of ``groupby`` that are the datasets, in order.
+    dropped_groups_ : dict of str to int
+        Only after a fit on an AnnData: the groups dropped by ``min_cells`` and their sizes.
+    groupby_, layer_ : str, str or None
+        Only after a fit on an AnnData: the ``groupby`` and ``layer`` it used.
     n_samples_ : ndarray of shape (n_datasets,)
         N_k.
 
@@ -323,24 +333,50 @@ class MetaGraphicalLasso:
             penalize_diagonal=bool(self.penalize_diagonal), n_threads=p["n_threads"],
         )
 
-    def fit(self, Xs, y=None):
+    def fit(self, Xs, y=None, *, groupby=None, layer=None, min_cells=None):
         """Fit the model to K datasets.
 
         Parameters
         ----------
-        Xs : sequence of K array-likes, each of shape (n_samples_k, n_features)
+        Xs : sequence of K array-likes, each of shape (n_samples_k, n_features), or anndata.AnnData
             The datasets (NumPy arrays or pandas DataFrames with the same columns). A 3-D array
             of shape (K, n_samples, n_features) is accepted too. Not modified, and read in place
-            when C-contiguous float64.
+            when C-contiguous float64. An AnnData (cells × genes) needs ``groupby``: each group of
+            cells is one dataset (see :mod:`metaglasso.bio`).
         y : ignored
+        groupby : str, optional
+            AnnData only: the column of ``adata.obs`` whose groups are the datasets, in category
+            order for a categorical column, else in sorted order.
+        layer : str, optional
+            AnnData only: fit ``adata.layers[layer]`` instead of ``adata.X``.
+        min_cells : int, optional
+            AnnData only: drop the groups with fewer cells (with a warning listing them).
 
         Returns
         -------
         self
         """
-        arrays, names = check_datasets(Xs)
+        from_anndata = _is_anndata(Xs)
+        if from_anndata:
+            from metaglasso.bio import _split
+
+            if groupby is None:
+                raise ValueError("groupby must name a column of adata.obs to fit an AnnData (one dataset per "
+                                 "group of cells); got groupby=None")
+            arrays, groups, dropped = _split(Xs, groupby, layer, min_cells)
+            names = np.asarray([str(v) for v in Xs.var_names], dtype=object)
+            origin = dict(dataset_names_=groups, dropped_groups_=dropped, groupby_=groupby, layer_=layer)
+        else:
+            for arg, value in (("groupby", groupby), ("layer", layer), ("min_cells", min_cells)):
+                if value is not None:
+                    raise ValueError(f"{arg}={value!r} applies to an anndata.AnnData only; got Xs of type "
+                                     f"{type(Xs).__name__}")
+            arrays, names = check_datasets(Xs)
+            origin = dict.fromkeys(_ANNDATA_ATTRIBUTES)
         n_features = arrays[0].shape[1]
         p = self._validated_params(n_features)
+        if from_anndata:
+            _check_enough_cells(arrays, groups, groupby, p["m"], bool(self.assume_centered))
         check_enough_samples(arrays, p["m"], bool(self.assume_centered))
         p["init"], p["components"] = self._start(n_features, p)
         res = _core.fit(
@@ -354,6 +390,11 @@ class MetaGraphicalLasso:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+        for attr, value in origin.items():
+            if from_anndata:
+                setattr(self, attr, value)
+            elif hasattr(self, attr):
+                delattr(self, attr)
         return self._set_result(res, n_features, p)
 
     def fit_covariances(self, covariances, n_samples):
@@ -383,8 +424,9 @@ class MetaGraphicalLasso:
         res = _core.fit_covariances(mats, [int(n) for n in counts], p["alpha"], **self._core_options(p))
         self.n_samples_ = counts
         self.means_ = None
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        for attr in ("feature_names_in_",) + _ANNDATA_ATTRIBUTES:
+            if hasattr(self, attr):
+                delattr(self, attr)
         return self._set_result(res, n_features, p)
 
     def _set_result(self, res, n_features, p):
@@ -530,6 +572,25 @@ class MetaGraphicalLasso:
         terms = self._neg2_loglik_terms(Xs)
         n = sum(n for n, _ in terms)
         return float(sum(t for _, t in terms) + self.n_parameters() * np.log(n))
+
+
+def _is_anndata(obj):
+    """Whether obj is an anndata.AnnData; anndata is never imported here (it is already loaded if obj is one)."""
+    module = sys.modules.get("anndata")
+    return module is not None and isinstance(obj, getattr(module, "AnnData", ()))
+
+
+def _check_enough_cells(arrays, groups, groupby, n_components, assume_centered):
+    """check_enough_samples for the groups of an AnnData, naming the group and min_cells."""
+    need = n_components + (1 if assume_centered else 2)
+    for X, name in zip(arrays, groups):
+        if X.shape[0] < need:
+            raise ValueError(
+                f"group {name!r} of adata.obs[{groupby!r}] has {X.shape[0]} cells; with n_components={n_components} "
+                f"every group needs at least {need} (its {'' if assume_centered else 'centred '}covariance has rank "
+                f"<= {X.shape[0] - (0 if assume_centered else 1)}, so the likelihood is unbounded); "
+                f"min_cells={need} drops the smaller groups"
+            )
 
 
 def _check_covariances(covariances, name="covariances"):

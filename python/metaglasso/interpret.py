@@ -5,10 +5,10 @@ installed (``pip install "metaglasso[interpret]"``), otherwise a dict mapping co
 NumPy arrays (a wide table's index comes first in that dict).
 
 Names follow the input. Variables are the model's ``feature_names_in_`` (the columns of the pandas
-DataFrames it was fitted on), else ``x0, x1, ...``. Factors are ``factor_0, factor_1, ...`` in wide
-tables and integers 0..M−1 in long tables. Datasets are the ``dataset_names`` argument, else the
-model's ``dataset_names_`` (set by :func:`metaglasso.io.load_model` when the file stores them),
-else 0..K−1.
+DataFrames it was fitted on, or the ``var_names`` of an AnnData), else ``x0, x1, ...``. Factors are
+``factor_0, factor_1, ...`` in wide tables and integers 0..M−1 in long tables. Datasets are the
+``dataset_names`` argument, else the model's ``dataset_names_`` (the groups of an AnnData it was
+fitted on, or set by :func:`metaglasso.io.load_model` when the file stores them), else 0..K−1.
 """
 
 from __future__ import annotations
