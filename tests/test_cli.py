@@ -59,7 +59,7 @@ def test_fit_writes_tables_figures_report(files, tmp_path, capsys):
                  "report.html"):
         assert (out / name).exists(), name
     assert "wrote" in stdout
-    loadings = pd.read_csv(out / "loadings.csv")
+    loadings = pd.read_csv(out / "loadings.csv", float_precision="round_trip")
     assert list(loadings.columns) == ["variable", "factor_0", "factor_1"]
     assert list(loadings["variable"]) == [f"g{i}" for i in range(V)]
     scores = pd.read_csv(out / "scores.csv")
