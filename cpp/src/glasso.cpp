@@ -1704,6 +1704,9 @@ void GlassoSolver::solve(const Eigen::Ref<const Matrix>& S, double rho, const Gl
                          const Matrix* precision_init, GlassoResult& result) {
   if (!impl_) impl_.reset(new Impl);
   impl_->solve(S, rho, options, precision_init, result);
+  // A diagonal of S (+ρ) near the smallest doubles has a precision beyond the largest.
+  if (!result.precision.allFinite() || !result.covariance.allFinite())
+    throw NumericalError("graphical_lasso: the precision overflows (S is too close to zero for double precision)");
 }
 
 GlassoResult GlassoSolver::solve(const Eigen::Ref<const Matrix>& S, double rho, const GlassoOptions& options,
