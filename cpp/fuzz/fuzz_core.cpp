@@ -244,7 +244,7 @@ void check_glasso_result(const char* target, const Matrix& S, double rho, const 
       fail(target, "precision is not positive definite");
   }
   if (r.n_iter < 0) fail(target, "negative n_iter");
-  if (strict && !r.converged && o.tol >= 1e-10 && o.max_iter >= 1000)
+  if (strict && !r.converged && o.tol >= 1e-10)
     fail(target, "a well-conditioned problem did not converge (n_iter " + std::to_string(r.n_iter) + ", gap " +
                      num(r.gap) + ")");
   if (!r.converged || rho == 0.0) return;  // ρ = 0: the exact inverse S⁻¹
@@ -258,8 +258,13 @@ void check_glasso_result(const char* target, const Matrix& S, double rho, const 
   if (!(inv_err <= 1e-12 * cond * static_cast<double>(p) + 1e-12))
     fail(target, "covariance is not the inverse of the precision: max |W Θ - I| = " + num(inv_err) +
                      " (condition " + num(cond) + ")");
+  // Converged means a gap within tol·p; the KKT conditions to tol are then sought by a Newton
+  // polish, which the well-conditioned cold starts with enough sweeps must reach. Otherwise the gap
+  // bounds the KKT residual only through its square root.
   const double kkt = kkt_relative(S, rho, r.precision, r.covariance, o.penalize_diagonal);
-  const double allowed = 2.0 * o.tol + 1e-13 * cond * static_cast<double>(p);
+  const double rounding = 1e-13 * cond * static_cast<double>(p);
+  const double allowed = strict ? 2.0 * o.tol + rounding
+                                : std::max(2.0 * o.tol, 10.0 * std::sqrt(o.tol * static_cast<double>(p))) + rounding;
   if (!(kkt <= allowed))
     fail(target, "converged but the KKT conditions are violated by " + num(kkt) + " > " + num(allowed));
 }
@@ -412,7 +417,7 @@ void run_glasso(Bytes& in) {
     return;
   }
   if (zero_diag) fail(target, "a zero diagonal entry (unbounded problem) gave a result");
-  check_glasso_result(target, S, rho, o, r, nice);
+  check_glasso_result(target, S, rho, o, r, nice && w == 0 && o.max_iter >= 1000);
 
   // The warm start from the answer itself (aliasing the result) must keep a valid answer.
   if (in.flag()) {
