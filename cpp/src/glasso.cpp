@@ -1541,10 +1541,12 @@ struct GlassoSolver::Impl {
       throw std::invalid_argument("graphical_lasso: max_iter must be >= 0; got " + std::to_string(options.max_iter));
     const bool pd = options.penalize_diagonal;
     const double rho_d = pd ? rho : 0.0;
-    for (Index i = 0; i < p; ++i) {
+    // Every invalid argument is reported before the unbounded problem of a zero diagonal entry.
+    for (Index i = 0; i < p; ++i)
       if (S(i, i) < 0.0)
         throw std::invalid_argument("graphical_lasso: S must be positive semi-definite; got S[" + std::to_string(i) +
                                     ", " + std::to_string(i) + "] = " + fmt(S(i, i)));
+    for (Index i = 0; i < p; ++i) {
       if (!(S(i, i) + rho_d > 0.0))
         throw NumericalError("graphical_lasso: S[" + std::to_string(i) + ", " + std::to_string(i) +
                              "] = 0 makes the problem unbounded (a constant feature); penalise the diagonal "
