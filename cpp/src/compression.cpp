@@ -26,11 +26,12 @@ using detail::format_number;
 // Pivoted LDLᵀ of the symmetric positive semi-definite G (n, n), in place in its lower triangle:
 // at step k the largest remaining diagonal of the Schur complement becomes the pivot (diagonal
 // pivoting, which reveals the rank of a semi-definite matrix), and the factorisation stops when
-// it is at or below tol times the first pivot. Left-looking: column k is one product with the
-// columns already computed. On return, for the r = (return value) pivots, column c < r of the
+// it is at or below tol times the first pivot, or after max_rank pivots (G = F̂ᵀ F̂ has rank at
+// most the V rows of F̂: further pivots are rounding noise, which a small tolerance would keep).
+// Left-looking: column k is one product with the columns already computed. On return, for the r = (return value) pivots, column c < r of the
 // strict lower triangle of G holds column c of L (unit diagonal), d (r) the pivots and perm[i]
 // the original index at position i.
-Index pivoted_ldlt(Matrix& G, double tol, std::vector<Index>& perm, Vector& d) {
+Index pivoted_ldlt(Matrix& G, double tol, Index max_rank, std::vector<Index>& perm, Vector& d) {
   const Index n = G.rows();
   perm.resize(static_cast<std::size_t>(n));
   for (Index i = 0; i < n; ++i) perm[static_cast<std::size_t>(i)] = i;
@@ -38,7 +39,7 @@ Index pivoted_ldlt(Matrix& G, double tol, std::vector<Index>& perm, Vector& d) {
   d.resize(n);
   double first = 0.0;
   Index k = 0;
-  for (; k < n; ++k) {
+  for (; k < std::min(n, max_rank); ++k) {
     Index j = 0;
     const double biggest = diag.tail(n - k).maxCoeff(&j);
     j += k;
@@ -93,6 +94,9 @@ DataSpan::DataSpan(const DataList& Xs, bool assume_centered, double rank_toleran
     double t = 0.0;
     for (Index j = 0; j < X.cols(); ++j) t += (X.col(j) - means_.col(k)).squaredNorm();
     traces(k) = t / static_cast<double>(X.cols());
+    if (!std::isfinite(traces(k)))
+      throw std::invalid_argument("dataset " + std::to_string(k) +
+                                  " is too large in magnitude: its covariance overflows double precision");
     scales_(k) = traces(k) > 0.0 ? 1.0 / std::sqrt(t) : 0.0;  // 1/√(N_k t_k)
   }
 
@@ -112,7 +116,7 @@ DataSpan::DataSpan(const DataList& Xs, bool assume_centered, double rank_toleran
   // G(perm, perm) ≈ L D Lᵀ over the first r pivots; B = F̂(:, perm[0..r)) L11⁻ᵀ D^{-1/2} is an
   // orthonormal basis of the span and C = Bᵀ F̂ = D^{1/2} L(perm⁻¹ order)ᵀ.
   std::vector<Index> perm;
-  const Index r = pivoted_ldlt(G, rank_tolerance, perm, pivots_);
+  const Index r = pivoted_ldlt(G, rank_tolerance, V, perm, pivots_);
   L11_ = G.topLeftCorner(r, r).triangularView<Eigen::StrictlyLower>();
   pivot_cols_.assign(perm.begin(), perm.begin() + r);
   Matrix C(r, total);

@@ -71,9 +71,15 @@ Dataset Dataset::from_data(const Eigen::Ref<const Matrix>& X, bool assume_center
   d.representation_ = representation;
   d.mean_ = assume_centered ? Vector::Zero(V) : Vector(X.rowwise().mean());
   const double scale = 1.0 / std::sqrt(static_cast<double>(N));
+  // Finite data of magnitude beyond √(max double) can have a covariance that is not.
+  const auto check_overflow = [](double trace) {
+    if (!std::isfinite(trace))
+      throw std::invalid_argument("X is too large in magnitude: its covariance overflows double precision");
+  };
   if (representation == Representation::Data) {
     d.matrix_ = (X.colwise() - d.mean_) * scale;
     d.trace_ = d.matrix_.squaredNorm();
+    check_overflow(d.trace_);
     return d;
   }
   // S = Σ_blocks F_b F_bᵀ over blocks of 256 centred, scaled samples: no V × N copy.
@@ -88,6 +94,7 @@ Dataset Dataset::from_data(const Eigen::Ref<const Matrix>& X, bool assume_center
     d.trace_ += block.leftCols(w).squaredNorm();
     detail::gram_nt_lower(block.leftCols(w), d.matrix_, nt);
   }
+  check_overflow(d.trace_);
   detail::symmetrize_from_lower(d.matrix_);
   return d;
 }

@@ -1543,10 +1543,12 @@ struct GlassoSolver::Impl {
       throw std::invalid_argument("graphical_lasso: max_iter must be >= 0; got " + std::to_string(options.max_iter));
     const bool pd = options.penalize_diagonal;
     const double rho_d = pd ? rho : 0.0;
-    for (Index i = 0; i < p; ++i) {
+    // Every invalid argument is reported before the unbounded problem of a zero diagonal entry.
+    for (Index i = 0; i < p; ++i)
       if (S(i, i) < 0.0)
         throw std::invalid_argument("graphical_lasso: S must be positive semi-definite; got S[" + std::to_string(i) +
                                     ", " + std::to_string(i) + "] = " + fmt(S(i, i)));
+    for (Index i = 0; i < p; ++i) {
       if (!(S(i, i) + rho_d > 0.0))
         throw NumericalError("graphical_lasso: S[" + std::to_string(i) + ", " + std::to_string(i) +
                              "] = 0 makes the problem unbounded (a constant feature); penalise the diagonal "
@@ -1717,6 +1719,9 @@ void GlassoSolver::solve(const Eigen::Ref<const Matrix>& S, double rho, const Gl
                          const Matrix* precision_init, GlassoResult& result) {
   if (!impl_) impl_.reset(new Impl);
   impl_->solve(S, rho, options, precision_init, result);
+  // A diagonal of S (+ρ) near the smallest doubles has a precision beyond the largest.
+  if (!result.precision.allFinite() || !result.covariance.allFinite())
+    throw NumericalError("graphical_lasso: the precision overflows (S is too close to zero for double precision)");
 }
 
 GlassoResult GlassoSolver::solve(const Eigen::Ref<const Matrix>& S, double rho, const GlassoOptions& options,

@@ -27,13 +27,14 @@ namespace metaglasso {
 /// F̂ = [F_1/√t_1 … F_K/√t_K] (each dataset scaled to unit trace t_k = tr S_k; the span is the same,
 /// and a dataset of small variance is not mistaken for rounding noise). Its pivoted Cholesky
 /// factorisation P G Pᵀ = L D Lᵀ (diagonal pivoting on the Schur complement, stopped when the
-/// largest remaining pivot is at or below rank_tolerance times the first) keeps r pivot samples;
-/// with L11 the leading r × r block, B = F̂ P₁ L11⁻ᵀ D^{-1/2} (P₁ selects the pivot samples) has
-/// BᵀB = I and C = Bᵀ F̂ = D^{1/2} Lᵀ P, so the factors C_k = √t_k C(:, dataset k) come from the
-/// factorisation itself. The variance left out is the trace of the last Schur complement, at most
-/// ΣN · rank_tolerance · max diag G. Cost: one pass over the data (V ΣN²/2 multiply-adds, read in
-/// blocks of rows, never copied) and ΣN³/3 for the factorisation (an eigendecomposition of G
-/// would give the same span at many times the cost for ΣN in the thousands). B is not stored:
+/// largest remaining pivot is at or below rank_tolerance times the first, and after at most V
+/// pivots) keeps r ≤ min(V, ΣN) pivot samples; with L11 the leading r × r block,
+/// B = F̂ P₁ L11⁻ᵀ D^{-1/2} (P₁ selects the pivot samples) has BᵀB = I and C = Bᵀ F̂ = D^{1/2} Lᵀ P,
+/// so the factors C_k = √t_k C(:, dataset k) come from the factorisation itself. The variance left
+/// out is the trace of the last Schur complement, at most ΣN · rank_tolerance · max diag G. Cost:
+/// one pass over the data (V ΣN²/2 multiply-adds, read in blocks of rows, never copied) and ΣN³/3
+/// for the factorisation (an eigendecomposition of G would give the same span at many times the
+/// cost for ΣN in the thousands). B is not stored:
 /// B Y = F̂ (W Y), W = P₁ L11⁻ᵀ D^{-1/2}, is a single V ΣN m pass over the data for any Y (r, m),
 /// so the data are passed again to to_features and to_span. Storage: O(ΣN² + V K).
 class DataSpan {
@@ -43,7 +44,8 @@ class DataSpan {
   /// @param rank_tolerance the factorisation of G stops when the largest remaining pivot is at or
   ///        below rank_tolerance times the first: numerically null directions (e.g. the K
   ///        directions removed by centring) are dropped.
-  /// @throws std::invalid_argument for invalid data (validate_data) or a tolerance outside [0, 1).
+  /// @throws std::invalid_argument for invalid data (validate_data), data whose covariance overflows
+  ///         or a tolerance outside [0, 1).
   /// @param interrupt_check if set, called between the row blocks of the Gram pass (on the
   ///        calling thread); an exception it throws propagates.
   explicit DataSpan(const DataList& Xs, bool assume_centered = false, double rank_tolerance = 1e-12,

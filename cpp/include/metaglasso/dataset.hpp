@@ -41,7 +41,8 @@ class Dataset {
   /// `assume_centered`) for Representation::Data, S = F Fᵀ for Representation::Covariance (built
   /// from blocks of samples, without a centred copy of X); Auto picks Data when N ≤ V. X is not
   /// modified. @param n_threads for forming S (0 = OpenMP default).
-  /// @throws std::invalid_argument when N < 2, V < 1 or X has non-finite entries.
+  /// @throws std::invalid_argument when N < 2, V < 1, X has non-finite entries or is so large that
+  ///         its covariance overflows.
   static Dataset from_data(const Eigen::Ref<const Matrix>& X, bool assume_centered = false,
                            Representation representation = Representation::Auto, int n_threads = 0);
 

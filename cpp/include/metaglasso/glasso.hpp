@@ -41,7 +41,7 @@ struct GlassoResult {
 // n_iter counts the sweeps (0 when a warm start is already optimal). Besides the errors listed
 // below, std::invalid_argument is thrown for an S that is not symmetric to 1e-10 relative or has a
 // negative diagonal entry, tol < 0 or max_iter < 0, and NumericalError for a zero diagonal entry of
-// S when the diagonal is not penalised (the problem is then unbounded).
+// S when the diagonal is not penalised (the problem is then unbounded) or a precision that overflows.
 
 /// Graphical lasso (Friedman, Hastie & Tibshirani 2008), paper eqs. 1–2 and 13:
 ///   minimise  tr(S Θ) − log|Θ| + ρ ‖Θ‖₁   over symmetric positive definite Θ,
