@@ -1244,10 +1244,11 @@ class ComponentSolver {
     constexpr int kMaxActivePasses = 1000;
     rebuild_support(j);
     bool changed = false;
-    for (int pass = 0; pass < kMaxActivePasses; ++pass) {
+    for (int pass = 0; pass < kMaxActivePasses && cd_steps_left_ > 0; ++pass) {
       double vmax = 0.0;
       const std::size_t n = support_.size();
       for (std::size_t t = 0; t < n; ++t) vmax = std::max(vmax, coordinate_step(support_[t], j, changed));
+      cd_steps_left_ -= static_cast<long long>(n);
       if (vmax <= eps_cd_) break;
     }
     return changed;
@@ -1412,7 +1413,12 @@ class ComponentSolver {
     bool dirty = true;
     bool stable = true;
     constexpr int kMaxRounds = 1000;
-    for (int round = 0; round < kMaxRounds; ++round) {
+    // A budget of coordinate steps per column: on a nearly singular Θ₁₁⁻¹ with a tiny ρ coordinate
+    // descent crawls, and the rounds and passes could otherwise multiply to 10⁶ sweeps of the
+    // column. An inexact column is safe — convergence is decided by the duality gap — and the
+    // next sweep continues from it.
+    cd_steps_left_ = std::max<long long>(100000, 100LL * p_ * p_);
+    for (int round = 0; round < kMaxRounds && cd_steps_left_ > 0; ++round) {
       if (dirty && stable) {
         dirty = false;
         if (try_exact(j)) break;
@@ -1421,6 +1427,7 @@ class ComponentSolver {
       double vmax = 0.0;
       for (Index i = 0; i < p_; ++i)
         if (i != j) vmax = std::max(vmax, coordinate_step(i, j, changed));
+      cd_steps_left_ -= p_;
       if (changed) {
         dirty = true;
         stable = false;
@@ -1488,6 +1495,7 @@ class ComponentSolver {
   bool dual_ = false;  // the column machinery serves the dual sweeps (Q = W₁₁)
   int n_iter_ = 0;
   bool converged_ = false;
+  long long cd_steps_left_ = 0;  // coordinate steps left to the current cd_column
   double gap_ = kInf;
 };
 
