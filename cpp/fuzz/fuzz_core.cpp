@@ -509,8 +509,14 @@ void check_projection(const char* target, const Dataset& d, const Matrix& S, dou
   Matrix SD, DtSD, work;
   const int c = guarded(target, [&] { d.project(D, SD, DtSD, work, 1); });
   if (c != 0) fail(target, "project threw on a valid D");
-  if (!symmetric_exactly(DtSD)) fail(target, "DtSD is not symmetric");
   const double dn = D.norm();
+  // Products of huge data and a huge (non-orthonormal) D may overflow; then inf − inf makes the
+  // entries NaN on both sides, which is no asymmetry. With moderate inputs they must be finite.
+  if (DtSD.allFinite()) {
+    if (!symmetric_exactly(DtSD)) fail(target, "DtSD is not symmetric");
+  } else if (moderate(scale) && moderate(dn) && S.allFinite()) {
+    fail(target, "DtSD is not finite for moderate S and D");
+  }
   if (moderate(scale) && moderate(dn) && S.allFinite()) {
     const double tol = 1e-13 * static_cast<double>(dim + d.work_rows() + 4);
     close(target, "S D", SD, S * D, scale * dn, tol);
