@@ -250,8 +250,11 @@ def mann_whitney_u(x, y, *, alternative="two-sided"):
 # Inputs
 # --------------------------------------------------------------------------------------------
 
-def _loadings(model_or_loadings, variable_names=None):
-    """(L of shape (V, M), variable names or None) from a fitted model, a loadings table or an array."""
+def _loadings(model_or_loadings, variable_names=None, *, names_for=None):
+    """(L of shape (V, M), variable names or None) from a fitted model, a loadings table or an array.
+
+    ``names_for``: the name of a caller that needs the variable names; ValueError when there are none.
+    """
     obj = model_or_loadings
     if hasattr(obj, "components_"):
         L = np.asarray(obj.components_, dtype=np.float64).T
@@ -277,6 +280,11 @@ def _loadings(model_or_loadings, variable_names=None):
             raise ValueError(f"variable_names must hold {L.shape[0]} names; got {names.size}")
     elif names is not None:
         names = np.asarray([str(v) for v in names], dtype=object)
+    if names is None and names_for is not None:
+        raise ValueError(
+            f"{names_for} needs variable names: fit on pandas DataFrames, pass a loadings table "
+            "indexed by variable or give variable_names"
+        )
     return L, names
 
 
@@ -588,12 +596,7 @@ def gene_set_enrichment(model_or_loadings, gene_sets, *, n_top=100, sign="both",
         One row per (top list, gene set) with at least one gene in common; ``genes`` lists the
         overlap in the order of the top list, separated by ``;``. Sorted by factor, sign, p-value.
     """
-    L, names = _loadings(model_or_loadings, variable_names)
-    if names is None:
-        raise ValueError(
-            "gene_set_enrichment needs variable names: fit on pandas DataFrames, pass a loadings table "
-            "indexed by variable or give variable_names"
-        )
+    L, names = _loadings(model_or_loadings, variable_names, names_for="gene_set_enrichment")
     V, M = L.shape
     n_top = int(n_top) if isinstance(n_top, numbers.Integral) and not isinstance(n_top, bool) else n_top
     if not isinstance(n_top, int) or not 1 <= n_top <= V:
@@ -704,12 +707,7 @@ def gene_set_rank_enrichment(model_or_loadings, gene_sets, *, method="mannwhitne
         raise ValueError(f"n_genes must be an integer >= 0; got {n_genes!r}")
     if isinstance(min_size, bool) or not isinstance(min_size, numbers.Integral) or min_size < 1:
         raise ValueError(f"min_size must be an integer >= 1; got {min_size!r}")
-    L, names = _loadings(model_or_loadings, variable_names)
-    if names is None:
-        raise ValueError(
-            "gene_set_rank_enrichment needs variable names: fit on pandas DataFrames, pass a loadings table "
-            "indexed by variable or give variable_names"
-        )
+    L, names = _loadings(model_or_loadings, variable_names, names_for="gene_set_rank_enrichment")
     V, M = L.shape
     if method == "ks":
         try:
