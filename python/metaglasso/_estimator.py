@@ -18,6 +18,7 @@ from metaglasso._validation import (
     check_nonnegative,
     check_positive_int,
     check_random_state,
+    too_few_samples,
 )
 from metaglasso.exceptions import ConvergenceWarning
 
@@ -582,15 +583,16 @@ def _is_anndata(obj):
 
 def _check_enough_cells(arrays, groups, groupby, n_components, assume_centered):
     """check_enough_samples for the groups of an AnnData, naming the group and min_cells."""
-    need = n_components + (1 if assume_centered else 2)
-    for X, name in zip(arrays, groups):
-        if X.shape[0] < need:
-            raise ValueError(
-                f"group {name!r} of adata.obs[{groupby!r}] has {X.shape[0]} cells; with n_components={n_components} "
-                f"every group needs at least {need} (its {'' if assume_centered else 'centred '}covariance has rank "
-                f"<= {X.shape[0] - (0 if assume_centered else 1)}, so the likelihood is unbounded); "
-                f"min_cells={need} drops the smaller groups"
-            )
+    short = too_few_samples(arrays, n_components, assume_centered)
+    if short is not None:
+        k, need = short
+        n = arrays[k].shape[0]
+        raise ValueError(
+            f"group {groups[k]!r} of adata.obs[{groupby!r}] has {n} cells; with n_components={n_components} "
+            f"every group needs at least {need} (its {'' if assume_centered else 'centred '}covariance has rank "
+            f"<= {n - (0 if assume_centered else 1)}, so the likelihood is unbounded); "
+            f"min_cells={need} drops the smaller groups"
+        )
 
 
 def _check_covariances(covariances, name="covariances"):

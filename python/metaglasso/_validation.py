@@ -17,6 +17,7 @@ __all__ = [
     "check_data_matrix",
     "check_precision_init",
     "check_enough_samples",
+    "too_few_samples",
 ]
 
 
@@ -197,19 +198,30 @@ def check_precision_init(value, n_features: int, name: str = "precision_init") -
     return arr
 
 
-def check_enough_samples(arrays, n_components: int, assume_centered: bool, name: str = "Xs") -> None:
-    """Raise ValueError unless every dataset has more than ``n_components`` centred samples.
+def too_few_samples(arrays, n_components: int, assume_centered: bool):
+    """(k, need) for the first dataset with fewer than ``need`` samples, else None.
 
     A dataset's covariance has rank at most N_k - 1 (N_k when ``assume_centered``). When that is
     <= M, D can take in all of its variance, its noise variance is then 0 and the likelihood is
-    unbounded, so such input has no MGLASSO estimate.
+    unbounded, so such input has no MGLASSO estimate: need = M + 2 (M + 1 when ``assume_centered``).
     """
     need = n_components + (1 if assume_centered else 2)
     for k, X in enumerate(arrays):
         if X.shape[0] < need:
-            rank = X.shape[0] if assume_centered else X.shape[0] - 1
-            raise ValueError(
-                f"{name}[{k}] has n_samples={X.shape[0]}: its {'' if assume_centered else 'centred '}covariance has "
-                f"rank <= {rank} <= n_components={n_components}, so the noise variance can be 0 and the likelihood "
-                f"is unbounded; each dataset needs at least {need} samples with n_components={n_components}"
-            )
+            return k, need
+    return None
+
+
+def check_enough_samples(arrays, n_components: int, assume_centered: bool, name: str = "Xs") -> None:
+    """Raise ValueError naming the dataset unless every dataset has more than ``n_components``
+    centred samples (see :func:`too_few_samples`)."""
+    short = too_few_samples(arrays, n_components, assume_centered)
+    if short is not None:
+        k, need = short
+        n = arrays[k].shape[0]
+        rank = n if assume_centered else n - 1
+        raise ValueError(
+            f"{name}[{k}] has n_samples={n}: its {'' if assume_centered else 'centred '}covariance has "
+            f"rank <= {rank} <= n_components={n_components}, so the noise variance can be 0 and the likelihood "
+            f"is unbounded; each dataset needs at least {need} samples with n_components={n_components}"
+        )
