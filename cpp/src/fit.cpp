@@ -263,9 +263,10 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
   // The gradient must drop by sqrt(tol), or to where a unit step in D changes f by a relative
   // kStationary — below the accuracy of f itself (the inner glassos are solved to about 1e-12), so
   // a start that is already stationary to working precision is recognised as such.
-  const double g_target = std::max(std::sqrt(o.tol) * g0_norm, kStationary * std::max(1.0, std::abs(f)));
+  const double stationary = kStationary * std::max(1.0, std::abs(f));
+  const double g_target = std::max(std::sqrt(o.tol) * g0_norm, stationary);
   double g_norm = g0_norm;
-  r.converged = g0_norm <= kStationary * std::max(1.0, std::abs(f));
+  r.converged = g0_norm <= stationary;
 
   bool steepest = true;  // first iteration or after a reset: p = −g, τ₀ = min(1, 1/‖g‖)
   while (!r.converged && r.n_iter < o.max_iter) {
