@@ -28,6 +28,8 @@ const char* representation_name(Representation representation) {
       return "data";
     case Representation::Covariance:
       return "covariance";
+    case Representation::Operator:
+      return "operator";
     case Representation::Auto:
       break;
   }
@@ -40,6 +42,16 @@ Representation parse_representation(const std::string& representation) {
   if (representation == "covariance") return Representation::Covariance;
   throw std::invalid_argument("representation must be 'auto', 'data' or 'covariance'; got '" + representation + "'");
 }
+
+namespace {
+
+// A Dataset holds its covariance as data or as a matrix; Auto is resolved by the caller.
+void check_dataset_representation(Representation representation) {
+  if (representation == Representation::Operator)
+    throw std::invalid_argument("a Dataset's representation must be 'auto', 'data' or 'covariance'; got 'operator'");
+}
+
+}  // namespace
 
 void validate_data(const DataList& Xs) {
   if (Xs.empty()) throw std::invalid_argument("data must contain at least one dataset; got 0");
@@ -63,6 +75,7 @@ Dataset Dataset::from_data(const Eigen::Ref<const Matrix>& X, bool assume_center
   if (V < 1) throw std::invalid_argument("X must have at least one feature; got n_features=" + std::to_string(V));
   if (N < 2) throw std::invalid_argument("X must have at least 2 samples; got n_samples=" + std::to_string(N));
   if (!X.allFinite()) throw std::invalid_argument("X contains NaN or infinite values");
+  check_dataset_representation(representation);
   if (representation == Representation::Auto)
     representation = N <= V ? Representation::Data : Representation::Covariance;
   Dataset d;
@@ -131,6 +144,7 @@ Dataset Dataset::from_factor(Matrix F, Index n_samples, Index n_features, double
   if (!F.allFinite()) throw std::invalid_argument("factor contains NaN or infinite values");
   if (!(trace >= 0.0) || !std::isfinite(trace))
     throw std::invalid_argument("trace must be finite and >= 0; got " + std::to_string(trace));
+  check_dataset_representation(representation);
   if (representation == Representation::Auto)
     representation = cols <= rows ? Representation::Data : Representation::Covariance;
   Dataset d;

@@ -50,26 +50,15 @@ void validate_options(const FitOptions& o) {
     throw std::invalid_argument("glasso max_iter must be >= 1; got " + std::to_string(o.glasso.max_iter));
 }
 
-void validate_datasets(const std::vector<Dataset>& data) {
-  if (data.empty()) throw std::invalid_argument("data must contain at least one dataset");
-  const Index V = data.front().n_features(), d = data.front().dimension();
-  for (std::size_t k = 1; k < data.size(); ++k)
-    if (data[k].n_features() != V || data[k].dimension() != d)
-      throw std::invalid_argument("all datasets must have the same number of features; dataset 0 has " +
-                                  std::to_string(V) + " (dimension " + std::to_string(d) + "), dataset " +
-                                  std::to_string(k) + " has " + std::to_string(data[k].n_features()) +
-                                  " (dimension " + std::to_string(data[k].dimension()) + ")");
-}
-
 void check_n_components(Index M, Index V) {
   if (M < 1 || M >= V)
     throw std::invalid_argument("n_components must satisfy 1 <= n_components < n_features; got n_components=" +
                                 std::to_string(M) + ", n_features=" + std::to_string(V));
 }
 
-void validate(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& o) {
-  validate_datasets(data);
-  const Index V = data.front().n_features(), d = data.front().dimension();
+void validate(const CovarianceProducts& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& o) {
+  validate_products(data);
+  const Index V = data.n_features(), d = data.dimension();
   if (D0.rows() != d)
     throw std::invalid_argument("D0 must have " + std::to_string(d) + " rows (the datasets' dimension); got shape (" +
                                 std::to_string(D0.rows()) + ", " + std::to_string(D0.cols()) + ")");
@@ -99,7 +88,7 @@ std::vector<Index> iota(Index K) {
 }
 
 // f(D) and its Riemannian gradient into preallocated storage (G, work: scratch).
-double evaluate(const std::vector<Dataset>& data, const Matrix& D, const FitOptions& o, const std::vector<Index>& all,
+double evaluate(const CovarianceProducts& data, const Matrix& D, const FitOptions& o, const std::vector<Index>& all,
                 std::vector<DatasetState>& states, Matrix& grad, Matrix& G, Matrix& work) {
   refit_datasets(data, D, o.alpha, o.glasso, all.data(), static_cast<Index>(all.size()), states, o.n_threads);
   double f = 0.0;
@@ -120,10 +109,10 @@ void project_tangent(const Matrix& D, Matrix& v, Matrix& work) {
 double inner(const Matrix& a, const Matrix& b) { return a.cwiseProduct(b).sum(); }
 
 // Fills the result's per-dataset fields from the states at the final D.
-void collect(const std::vector<Dataset>& data, const std::vector<DatasetState>& states, FitResult& r) {
+void collect(const CovarianceProducts& data, const std::vector<DatasetState>& states, FitResult& r) {
   const std::size_t K = states.size();
   r.representations.clear();
-  for (const auto& d : data) r.representations.push_back(d.representation());
+  for (Index k = 0; k < data.n_datasets(); ++k) r.representations.push_back(data.representation(k));
   r.precisions.resize(K);
   r.covariances.resize(K);
   r.noise_variances.resize(static_cast<Index>(K));
@@ -143,8 +132,8 @@ void collect(const std::vector<Dataset>& data, const std::vector<DatasetState>& 
 
 // Adam (Kingma & Ba 2015) on the tangent space: the paper's SGD with adaptive step sizes. One
 // step per mini-batch of datasets; each epoch visits the datasets in a fresh random order.
-FitResult fit_adam(const std::vector<Dataset>& data, const Matrix& D0, const FitOptions& o) {
-  const auto K = static_cast<Index>(data.size());
+FitResult fit_adam(const CovarianceProducts& data, const Matrix& D0, const FitOptions& o) {
+  const Index K = data.n_datasets();
   const Index V = D0.rows(), M = D0.cols();
   const Index B = (o.batch_size == 0 || o.batch_size >= K) ? K : o.batch_size;
 
@@ -237,7 +226,7 @@ void apply_initial_hessian(const Matrix& D, const Pair& last, Matrix& q, Matrix&
 
 // Riemannian L-BFGS (Huang, Gallivan & Absil 2015, with projection as vector transport) on
 // the profile objective f(D), with an Armijo line search along the polar retraction.
-FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const FitOptions& o) {
+FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitOptions& o) {
   constexpr double kArmijo = 1e-4;      // sufficient-decrease constant c1
   constexpr int kMaxTrials = 40;        // line-search evaluations per iteration
   constexpr double kCurvature = 1e-10;  // pairs with sᵀy ≤ kCurvature ‖s‖‖y‖ are skipped
@@ -245,12 +234,12 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
   const Index V = D0.rows(), M = D0.cols();
   const auto memory = static_cast<std::size_t>(o.lbfgs_memory);
 
-  const std::vector<Index> all = iota(static_cast<Index>(data.size()));
+  const std::vector<Index> all = iota(data.n_datasets());
 
   FitResult r;
   Matrix D = D0, g(V, M), D_trial(V, M), g_trial(V, M), p(V, M), q(V, M), Z(V, M), work(M, M), G(V, M);
   PolarRetraction retract;
-  std::vector<DatasetState> states(data.size()), trial_states(data.size());
+  std::vector<DatasetState> states(all.size()), trial_states(all.size());
   std::vector<Pair> pairs;
   pairs.reserve(memory);
   std::vector<double> alphas(memory);
@@ -385,10 +374,14 @@ FitResult fit_lbfgs(const std::vector<Dataset>& data, const Matrix& D0, const Fi
 
 }  // namespace
 
-FitResult fit(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& options) {
+FitResult fit(const CovarianceProducts& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& options) {
   validate(data, D0, options);
   const Matrix D = D0;
   return options.solver == Solver::Adam ? fit_adam(data, D, options) : fit_lbfgs(data, D, options);
+}
+
+FitResult fit(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& options) {
+  return fit(DatasetProducts(data), D0, options);
 }
 
 Start Start::pca(Index m) {
@@ -414,13 +407,13 @@ Start Start::given(Matrix D0) {
   return s;
 }
 
-Matrix initial_projection(const std::vector<Dataset>& data, const Start& start, int n_threads) {
-  validate_datasets(data);
-  const Index V = data.front().n_features(), d = data.front().dimension();
+Matrix initial_projection(const CovarianceProducts& data, const Start& start, int n_threads) {
+  validate_products(data);
+  const Index V = data.n_features(), d = data.dimension();
   switch (start.method) {
     case Start::Method::PCA:
       check_n_components(start.n_components, V);
-      return pca_initial_projection(data, start.n_components, n_threads);
+      return data.pca_start(start.n_components, n_threads);
     case Start::Method::Random:
       if (d != V)
         throw std::invalid_argument("a random start needs datasets in feature coordinates (dimension " +
@@ -447,9 +440,17 @@ Matrix initial_projection(const std::vector<Dataset>& data, const Start& start, 
   return polar_retraction(start.components);
 }
 
-FitResult fit(const std::vector<Dataset>& data, const Start& start, const FitOptions& options) {
+Matrix initial_projection(const std::vector<Dataset>& data, const Start& start, int n_threads) {
+  return initial_projection(DatasetProducts(data), start, n_threads);
+}
+
+FitResult fit(const CovarianceProducts& data, const Start& start, const FitOptions& options) {
   validate_options(options);
   return fit(data, initial_projection(data, start, options.n_threads), options);
+}
+
+FitResult fit(const std::vector<Dataset>& data, const Start& start, const FitOptions& options) {
+  return fit(DatasetProducts(data), start, options);
 }
 
 namespace {

@@ -67,32 +67,59 @@ double dataset_objective(double trace_S, const Eigen::Ref<const Matrix>& DtSD,
 void update_dataset_state(const Dataset& data, const Eigen::Ref<const Matrix>& D, double rho,
                           const GlassoOptions& glasso_options, DatasetState& state, int n_threads) {
   data.project(D, state.SD, state.DtSD, state.work, n_threads);
-  state.noise = noise_variance(data.trace(), state.DtSD, data.n_features());
-  if (!(glasso_options.penalize_diagonal && rho > 0.0))
-    check_latent_variances(data.trace(), state.DtSD, data.n_features());
-  const Index M = D.cols();
+  refit_from_projection(data.trace(), data.n_features(), rho, glasso_options, state);
+}
+
+void refit_from_projection(double trace_S, Index n_features, double rho, const GlassoOptions& glasso_options,
+                           DatasetState& state) {
+  state.noise = noise_variance(trace_S, state.DtSD, n_features);
+  if (!(glasso_options.penalize_diagonal && rho > 0.0)) check_latent_variances(trace_S, state.DtSD, n_features);
+  const Index M = state.DtSD.rows();
   const bool warm = state.glasso.precision.rows() == M && state.glasso.precision.cols() == M;
   state.glasso_solver.solve(state.DtSD, rho, glasso_options, warm ? &state.glasso.precision : nullptr, state.glasso);
-  state.objective = dataset_objective(data.trace(), state.DtSD, state.glasso.precision, state.noise,
-                                      data.n_features(), rho, glasso_options.penalize_diagonal);
+  state.objective =
+      dataset_objective(trace_S, state.DtSD, state.glasso.precision, state.noise, n_features, rho,
+                        glasso_options.penalize_diagonal);
+}
+
+void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, double rho,
+                    const GlassoOptions& glasso_options, const Index* ks, Index count,
+                    std::vector<DatasetState>& states, int n_threads) {
+  const auto K = static_cast<std::size_t>(products.n_datasets());
+  if (states.size() != K) states.resize(K);
+  const Index d = D.rows(), M = D.cols();
+  std::vector<Projection*> out(static_cast<std::size_t>(count));
+  for (Index i = 0; i < count; ++i) out[static_cast<std::size_t>(i)] = &states[static_cast<std::size_t>(ks[i])];
+  products.project(D, ks, count, out.data(), n_threads);
+  for (Index i = 0; i < count; ++i) {  // an operator's results are checked before they are used
+    const auto& p = *out[static_cast<std::size_t>(i)];
+    const std::string name = "dataset " + std::to_string(ks[i]);
+    if (p.SD.rows() != d || p.SD.cols() != M || p.DtSD.rows() != M || p.DtSD.cols() != M)
+      throw std::invalid_argument(name + ": the covariance products have shapes (" + std::to_string(p.SD.rows()) +
+                                  ", " + std::to_string(p.SD.cols()) + ") and (" + std::to_string(p.DtSD.rows()) +
+                                  ", " + std::to_string(p.DtSD.cols()) + "); expected (" + std::to_string(d) +
+                                  ", " + std::to_string(M) + ") and (" + std::to_string(M) + ", " +
+                                  std::to_string(M) + ")");
+    if (!p.SD.allFinite() || !p.DtSD.allFinite())
+      throw std::invalid_argument(name + ": the covariance products contain NaN or infinite values");
+  }
+  const int nt = resolve_threads(n_threads);
+  const bool outer = nt > 1 && count > 1 && count >= nt && d * M * count >= kParallelRefitWork;
+  detail::for_each_index(count, nt, outer, [&](Index i) {
+    const Index k = ks[i];
+    try {
+      refit_from_projection(products.trace(k), products.n_features(), rho, glasso_options,
+                            states[static_cast<std::size_t>(k)]);
+    } catch (const NumericalError& e) {
+      throw NumericalError("dataset " + std::to_string(k) + ": " + e.what());
+    }
+  });
 }
 
 void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, double rho,
                     const GlassoOptions& glasso_options, const Index* ks, Index count,
                     std::vector<DatasetState>& states, int n_threads) {
-  if (states.size() != data.size()) states.resize(data.size());
-  const int nt = resolve_threads(n_threads);
-  // Parallel over datasets (serial products) when every thread gets a dataset and the refits are
-  // not trivially small; otherwise one dataset after the other with threaded products.
-  const bool outer = nt > 1 && count > 1 && count >= nt && D.rows() * D.cols() * count >= kParallelRefitWork;
-  detail::for_each_index(count, nt, outer, [&](Index i) {
-    const auto k = static_cast<std::size_t>(ks[i]);
-    try {
-      update_dataset_state(data[k], D, rho, glasso_options, states[k], outer ? 1 : nt);
-    } catch (const NumericalError& e) {
-      throw NumericalError("dataset " + std::to_string(k) + ": " + e.what());
-    }
-  });
+  refit_datasets(DatasetProducts(data), D, rho, glasso_options, ks, count, states, n_threads);
 }
 
 void add_euclidean_gradient(const DatasetState& state, Eigen::Ref<Matrix> G) {
@@ -138,13 +165,13 @@ void PolarRetraction::operator()(const Eigen::Ref<const Matrix>& Z, Matrix& out)
   qr_.householderQ().applyThisOnTheLeft(out, work_);
 }
 
-double profile_objective(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, double rho,
+double profile_objective(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, double rho,
                          const GlassoOptions& glasso_options, std::vector<DatasetState>& states,
                          Matrix* riemannian_grad, int n_threads) {
-  const auto K = static_cast<Index>(data.size());
-  std::vector<Index> all(data.size());
+  const Index K = products.n_datasets();
+  std::vector<Index> all(static_cast<std::size_t>(K));
   for (Index k = 0; k < K; ++k) all[static_cast<std::size_t>(k)] = k;
-  refit_datasets(data, D, rho, glasso_options, all.data(), K, states, n_threads);
+  refit_datasets(products, D, rho, glasso_options, all.data(), K, states, n_threads);
   double f = 0.0;
   for (const auto& s : states) f += s.objective;
   if (riemannian_grad != nullptr) {
@@ -153,6 +180,12 @@ double profile_objective(const std::vector<Dataset>& data, const Eigen::Ref<cons
     riemannian_gradient(D, G, *riemannian_grad, work);
   }
   return f;
+}
+
+double profile_objective(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, double rho,
+                         const GlassoOptions& glasso_options, std::vector<DatasetState>& states,
+                         Matrix* riemannian_grad, int n_threads) {
+  return profile_objective(DatasetProducts(data), D, rho, glasso_options, states, riemannian_grad, n_threads);
 }
 
 }  // namespace metaglasso

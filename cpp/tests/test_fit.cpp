@@ -350,3 +350,105 @@ TEST_CASE("the progress callback sees every iteration; exceptions from the hooks
     CHECK(calls == 3);
   }
 }
+
+namespace {
+
+// Covariances S_k held as dense matrices, products by plain Eigen expressions, one call of project
+// counted per evaluation: an operator written independently of Dataset.
+class DenseCovariances final : public metaglasso::CovarianceProducts {
+ public:
+  explicit DenseCovariances(std::vector<Matrix> S, std::vector<Index> n) : S_(std::move(S)), n_(std::move(n)) {}
+  Index n_datasets() const override { return static_cast<Index>(S_.size()); }
+  Index n_features() const override { return S_.front().rows(); }
+  Index dimension() const override { return S_.front().rows(); }
+  Index n_samples(Index k) const override { return n_[static_cast<std::size_t>(k)]; }
+  double trace(Index k) const override { return S_[static_cast<std::size_t>(k)].trace(); }
+  void project(const Eigen::Ref<const Matrix>& D, const Index* ks, Index count, metaglasso::Projection* const* out,
+               int) const override {
+    ++calls;
+    requested += count;
+    for (Index i = 0; i < count; ++i) {
+      out[i]->SD = S_[static_cast<std::size_t>(ks[i])] * D;
+      out[i]->DtSD = D.transpose() * out[i]->SD;
+      out[i]->DtSD = 0.5 * (out[i]->DtSD + out[i]->DtSD.transpose()).eval();
+      if (corrupt) out[i]->SD(0, 0) = std::numeric_limits<double>::quiet_NaN();
+      if (wrong_shape) out[i]->DtSD.resize(1, 1);
+    }
+  }
+  mutable int calls = 0;
+  mutable Index requested = 0;
+  bool corrupt = false, wrong_shape = false;
+
+ private:
+  std::vector<Matrix> S_;
+  std::vector<Index> n_;
+};
+
+}  // namespace
+
+TEST_CASE("the fit through an independent CovarianceProducts operator equals the fit on datasets") {
+  const Index V = 14, M = 3, K = 4;
+  const auto data = synthetic(V, M, K, 40, 21);
+  std::vector<Matrix> S;
+  std::vector<Index> n;
+  std::vector<Dataset> covs;
+  for (const auto& d : data) {
+    S.push_back(d.matrix());  // N = 40 > V: stored as the covariance
+    n.push_back(d.n_samples());
+    covs.push_back(Dataset::from_covariance(d.matrix(), d.n_samples()));
+  }
+  REQUIRE(data.front().is_covariance());
+  DenseCovariances op(S, n);
+  metaglasso::DatasetProducts in_memory(covs);
+
+  // The default PCA start (block Lanczos through project) against the in-memory path and the dense
+  // eigenvectors of Σ_k S_k.
+  const Matrix P_op = op.pca_start(M, 1), P_mem = in_memory.pca_start(M, 1);
+  Matrix sum = Matrix::Zero(V, V);
+  for (const auto& s : S) sum += s;
+  const Eigen::SelfAdjointEigenSolver<Matrix> es(sum);
+  for (Index j = 0; j < M; ++j) {
+    const double c = std::abs(P_op.col(j).dot(es.eigenvectors().col(V - 1 - j)));
+    CHECK(c == doctest::Approx(1.0).epsilon(1e-10));
+  }
+  CHECK((P_op - P_mem).cwiseAbs().maxCoeff() < 1e-8);
+  CHECK(op.calls >= 1);
+
+  for (const Solver solver : {Solver::LBFGS, Solver::Adam}) {
+    FitOptions o;
+    o.alpha = 0.05;
+    o.solver = solver;
+    o.max_iter = solver == Solver::LBFGS ? 200 : 30;
+    o.batch_size = 2;
+    o.learning_rate = 1e-2;
+    o.glasso.tol = 1e-12;
+    o.n_threads = 1;
+    op.calls = 0;
+    op.requested = 0;
+    const FitResult a = metaglasso::fit(op, P_mem, o);
+    const FitResult b = metaglasso::fit(in_memory, P_mem, o);
+    CHECK(a.n_iter == b.n_iter);
+    CHECK((a.components - b.components).cwiseAbs().maxCoeff() < 1e-10);
+    CHECK(std::abs(a.objective - b.objective) <= 1e-10 * std::abs(b.objective));
+    for (Index k = 0; k < K; ++k)
+      CHECK((a.precisions[static_cast<std::size_t>(k)] - b.precisions[static_cast<std::size_t>(k)])
+                .cwiseAbs()
+                .maxCoeff() < 1e-8);
+    CHECK(a.representations == std::vector<metaglasso::Representation>(K, metaglasso::Representation::Operator));
+    // L-BFGS asks for all K datasets at once; Adam for its mini-batches of 2, plus the final evaluation.
+    if (solver == Solver::LBFGS) CHECK(op.requested == static_cast<Index>(op.calls) * K);
+    else CHECK(op.calls == a.n_iter * 2 + 1);
+  }
+
+  FitOptions o;
+  o.alpha = 0.05;
+  o.max_iter = 3;
+  op.corrupt = true;
+  CHECK_THROWS_WITH_AS(metaglasso::fit(op, P_mem, o), doctest::Contains("NaN or infinite"), std::invalid_argument);
+  op.corrupt = false;
+  op.wrong_shape = true;
+  CHECK_THROWS_WITH_AS(metaglasso::fit(op, P_mem, o), doctest::Contains("covariance products have shapes"),
+                       std::invalid_argument);
+  DenseCovariances bad({Matrix::Zero(V, V)}, {0});
+  CHECK_THROWS_WITH_AS(metaglasso::fit(bad, P_mem, o), doctest::Contains("n_samples >= 1"), std::invalid_argument);
+}

@@ -173,6 +173,39 @@ py::dict fit_dict(const mg::FitResult& r) {
   return d;
 }
 
+// Python subclasses of CovarianceProducts. The core calls them from the thread that runs the fit, with
+// the GIL released; each method takes it. project receives D as a (d, M) array and the list of dataset
+// indices and returns one (S_k D, Dᵀ S_k D) pair per index.
+class PyCovarianceProducts : public mg::CovarianceProducts {
+ public:
+  mg::Index n_datasets() const override {
+    PYBIND11_OVERRIDE_PURE(mg::Index, mg::CovarianceProducts, n_datasets, );
+  }
+  mg::Index n_features() const override {
+    PYBIND11_OVERRIDE_PURE(mg::Index, mg::CovarianceProducts, n_features, );
+  }
+  mg::Index dimension() const override { PYBIND11_OVERRIDE_PURE(mg::Index, mg::CovarianceProducts, dimension, ); }
+  mg::Index n_samples(mg::Index k) const override {
+    PYBIND11_OVERRIDE_PURE(mg::Index, mg::CovarianceProducts, n_samples, k);
+  }
+  double trace(mg::Index k) const override { PYBIND11_OVERRIDE_PURE(double, mg::CovarianceProducts, trace, k); }
+  void project(const Eigen::Ref<const mg::Matrix>& D, const mg::Index* ks, mg::Index count, mg::Projection* const* out,
+               int) const override {
+    py::gil_scoped_acquire gil;
+    const py::function override = py::get_override(static_cast<const mg::CovarianceProducts*>(this), "project");
+    if (!override) throw std::runtime_error("CovarianceProducts.project is not implemented");
+    const py::object result = override(mg::Matrix(D), std::vector<mg::Index>(ks, ks + count));
+    const auto pairs = result.cast<std::vector<std::pair<mg::Matrix, mg::Matrix>>>();
+    if (static_cast<mg::Index>(pairs.size()) != count)
+      throw std::invalid_argument("CovarianceProducts.project must return one (S D, D^T S D) pair per dataset; got " +
+                                  std::to_string(pairs.size()) + " for " + std::to_string(count));
+    for (mg::Index i = 0; i < count; ++i) {
+      out[i]->SD = pairs[static_cast<std::size_t>(i)].first;
+      out[i]->DtSD = pairs[static_cast<std::size_t>(i)].second;
+    }
+  }
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -314,6 +347,43 @@ PYBIND11_MODULE(_core, m) {
       "Fit MGLASSO to datasets given as (N_k, V) arrays from init 'pca', 'random' (n_components, seed) or "
       "'given' (components (V, M)). callback(iteration, objective, gradient_norm) is called after every "
       "iteration; with check_interrupts, Ctrl-C ends the fit with KeyboardInterrupt. Returns a dict.");
+
+  py::class_<mg::CovarianceProducts, PyCovarianceProducts>(
+      m, "CovarianceProducts",
+      "K covariances S_k seen only through the products the fit needs. Subclass it and implement n_datasets(), "
+      "n_features(), dimension() (= n_features), n_samples(k), trace(k) and project(D, datasets), which returns a "
+      "list with one (S_k D (d, M), D^T S_k D (M, M)) pair of float64 arrays per index k in datasets. The fit calls "
+      "project once per evaluation of the objective, for every dataset it needs.")
+      .def(py::init<>())
+      .def("pca_start", &mg::CovarianceProducts::pca_start, py::arg("n_components"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>(),
+           "Top eigenvectors (d, n_components) of sum_k S_k by block Lanczos through project.");
+
+  m.def(
+      "fit_products",
+      [](const mg::CovarianceProducts& products, double alpha, const std::string& init,
+         std::optional<mg::Matrix> components, mg::Index n_components, const std::string& solver, int max_iter,
+         double tol, double learning_rate, mg::Index batch_size, std::uint64_t seed, double glasso_tol,
+         int glasso_max_iter, bool penalize_diagonal, int n_threads, const py::object& callback,
+         bool check_interrupts) {
+        const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
+                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads,
+                                       callback, check_interrupts);
+        const mg::Start start = make_start(init, components, n_components, seed);
+        mg::FitResult r;
+        {
+          py::gil_scoped_release release;
+          r = mg::fit(products, start, o);
+        }
+        return fit_dict(r);
+      },
+      py::arg("products"), py::arg("alpha"), py::arg("init") = "pca", py::arg("components") = py::none(),
+      py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 500, py::arg("tol") = 1e-8,
+      py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0, py::arg("glasso_tol") = 1e-8,
+      py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = false, py::arg("n_threads") = 0,
+      py::arg("callback") = py::none(), py::arg("check_interrupts") = true,
+      "Fit MGLASSO to covariances given through a CovarianceProducts operator (callback and check_interrupts as "
+      "for fit). Returns a dict.");
 
   m.def(
       "fit_covariances",

@@ -17,12 +17,13 @@ enum class Representation {
   Auto,        ///< Data when N_k ≤ d, Covariance otherwise (only as a request)
   Data,        ///< a Gram factor F (d, N_k) with S_k = F Fᵀ: the centred data scaled by 1/√N_k
   Covariance,  ///< S_k itself (d, d)
+  Operator,    ///< products supplied by a CovarianceProducts implementation (never a Dataset's)
 };
 
-/// "data", "covariance" or "auto".
+/// "data", "covariance", "operator" or "auto".
 const char* representation_name(Representation representation);
 
-/// The Representation named "auto", "data" or "covariance".
+/// The Representation named "auto", "data" or "covariance" (what a Dataset can be asked for).
 /// @throws std::invalid_argument naming `representation` for any other string.
 Representation parse_representation(const std::string& representation);
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "metaglasso/compression.hpp"
+#include "metaglasso/covariance_products.hpp"
 #include "metaglasso/dataset.hpp"
 #include "metaglasso/glasso.hpp"
 #include "metaglasso/model.hpp"
@@ -118,16 +119,30 @@ struct DataOptions {
 ///         the objective is unbounded below at an iterate (ε_k or a diagonal entry of Dᵀ S_k D at
 ///         most 1e-10 · tr(S_k)/V; see update_dataset_state) or the graphical lasso of a dataset
 ///         has not converged at the returned D.
+///
+/// The datasets are seen only through `data` (CovarianceProducts): one call of data.project per
+/// evaluation of the objective, for all the datasets it needs, from the calling thread. An operator's
+/// products of the wrong shape or with non-finite entries raise std::invalid_argument.
+FitResult fit(const CovarianceProducts& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& options);
+
+/// fit(DatasetProducts(data), D0, options).
 FitResult fit(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0,
               const FitOptions& options);
 
-/// The start D0 (d, M) of `start` for datasets in their own coordinates: PCA by Lanczos on
-/// Σ_k S_k, Random by random_initial_projection (d = V only), Given by polar(components).
+/// The start D0 (d, M) of `start` for datasets in their own coordinates: PCA by data.pca_start
+/// (Lanczos on Σ_k S_k), Random by random_initial_projection (d = V only), Given by
+/// polar(components).
 /// @throws std::invalid_argument for M out of range, a Given matrix of the wrong shape, non-finite
 ///         or rank deficient.
+Matrix initial_projection(const CovarianceProducts& data, const Start& start, int n_threads = 0);
+
+/// initial_projection(DatasetProducts(data), start, n_threads).
 Matrix initial_projection(const std::vector<Dataset>& data, const Start& start, int n_threads = 0);
 
 /// fit(data, initial_projection(data, start), options).
+FitResult fit(const CovarianceProducts& data, const Start& start, const FitOptions& options);
+
+/// fit(DatasetProducts(data), start, options).
 FitResult fit(const std::vector<Dataset>& data, const Start& start, const FitOptions& options);
 
 /// Fit MGLASSO to K data matrices (paper Algorithm 1), choosing how to hold them:

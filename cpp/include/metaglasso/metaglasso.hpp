@@ -3,6 +3,7 @@
 
 #include "metaglasso/common.hpp"
 #include "metaglasso/compression.hpp"
+#include "metaglasso/covariance_products.hpp"
 #include "metaglasso/dataset.hpp"
 #include "metaglasso/fit.hpp"
 #include "metaglasso/glasso.hpp"

@@ -5,6 +5,7 @@
 #include <Eigen/SVD>
 #include <vector>
 
+#include "metaglasso/covariance_products.hpp"
 #include "metaglasso/dataset.hpp"
 #include "metaglasso/glasso.hpp"
 
@@ -17,12 +18,10 @@ namespace metaglasso {
 ///         data has no variance outside span D, and the likelihood is unbounded).
 double noise_variance(double trace_S, const Eigen::Ref<const Matrix>& DtSD, Index n_features);
 
-/// Everything the fit knows about dataset k at the current D. The matrices keep their sizes
-/// between evaluations, so refits after the first allocate nothing in the products or the glasso.
-struct DatasetState {
-  Matrix SD;            ///< (d, M) S_k D
-  Matrix DtSD;          ///< (M, M) Dᵀ S_k D
-  Matrix work;          ///< (N_k, M) F_kᵀ D for a factor representation; empty for a covariance
+/// Everything the fit knows about dataset k at the current D: the products S_k D, Dᵀ S_k D (the
+/// Projection base) and what follows from them. The matrices keep their sizes between evaluations, so
+/// refits after the first allocate nothing in the products or the glasso.
+struct DatasetState : Projection {
   double noise = 0.0;   ///< ε_k (eq. 16)
   GlassoResult glasso;  ///< Λ_k = glasso(Dᵀ S_k D, ρ) (eq. 13) and Σ_k
   GlassoSolver glasso_solver;  ///< buffers of that glasso, reused by every refit
@@ -44,11 +43,24 @@ double dataset_objective(double trace_S, const Eigen::Ref<const Matrix>& DtSD,
 void update_dataset_state(const Dataset& data, const Eigen::Ref<const Matrix>& D, double rho,
                           const GlassoOptions& glasso_options, DatasetState& state, int n_threads = 1);
 
-/// Refits the datasets data[ks[0]], …, data[ks[count − 1]] at D (update_dataset_state for each).
-/// With n_threads > 1 the datasets run in parallel when there are at least as many of them as
-/// threads and the work is large enough (then each product is serial); otherwise they run one
-/// after the other with threaded products. Each dataset writes only its own state, so the
-/// results do not depend on n_threads. @param states (data.size()), resized if needed.
+/// The part of update_dataset_state after the products: ε_k, Λ_k and L_k from state.SD and
+/// state.DtSD (M, M) at D, for a dataset with tr S_k = trace_S and V = n_features. Throws as
+/// update_dataset_state.
+void refit_from_projection(double trace_S, Index n_features, double rho, const GlassoOptions& glasso_options,
+                           DatasetState& state);
+
+/// Refits the datasets ks[0], …, ks[count − 1] at D: their products in one call of
+/// products.project, then refit_from_projection for each — in parallel over the datasets when
+/// n_threads > 1, there are at least as many of them as threads and the work is large enough.
+/// Each dataset writes only its own state, so the results do not depend on n_threads.
+/// @param states (n_datasets()), resized if needed.
+/// @throws std::invalid_argument when the operator returns products of the wrong shape or with
+///         non-finite entries; NumericalError prefixed by "dataset k: " as update_dataset_state.
+void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, double rho,
+                    const GlassoOptions& glasso_options, const Index* ks, Index count,
+                    std::vector<DatasetState>& states, int n_threads = 0);
+
+/// The same for datasets in memory (DatasetProducts).
 void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, double rho,
                     const GlassoOptions& glasso_options, const Index* ks, Index count,
                     std::vector<DatasetState>& states, int n_threads = 0);
@@ -87,6 +99,11 @@ class PolarRetraction {
 
 /// Profile objective f(D) = min_{Λ,ε} E and its Riemannian gradient (for tests and
 /// line searches). @param D (d, M). @param riemannian_grad (d, M) output, optional.
+double profile_objective(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, double rho,
+                         const GlassoOptions& glasso_options, std::vector<DatasetState>& states,
+                         Matrix* riemannian_grad, int n_threads = 0);
+
+/// The same for datasets in memory (DatasetProducts).
 double profile_objective(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D,
                          double rho, const GlassoOptions& glasso_options,
                          std::vector<DatasetState>& states, Matrix* riemannian_grad,
