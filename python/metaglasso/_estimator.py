@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numbers
 import sys
+import time
 import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-from metaglasso import _core
+from metaglasso import _core, _dask
 from metaglasso._validation import (
     as_real_array,
     check_datasets,
@@ -130,6 +131,13 @@ class MetaGraphicalLasso:
     verbose : int, default=0
         1: print progress every 10 iterations and a summary; 2: every iteration. A long fit can
         always be stopped with Ctrl-C (KeyboardInterrupt; the estimator keeps its previous state).
+    memory_budget : "auto", int or str, default="auto"
+        Dask input only: the client memory the K covariances may take (bytes, or a string such as
+        ``"4GB"``; ``"auto"``: half of the memory available when the fit starts). When
+        K·V²·8 bytes fit in it, the covariances are reduced on the cluster and gathered into the
+        client (``dask_info_["path"] == "covariance"``); otherwise they stay on the cluster in row
+        blocks and S_k D is computed there at every evaluation of the objective (``"distributed"``).
+        The choice and its reason are logged (logger ``"metaglasso"``, level INFO).
 
     Attributes
     ----------
@@ -173,6 +181,12 @@ class MetaGraphicalLasso:
         Only after a fit on an AnnData: the ``groupby`` and ``layer`` it used.
     n_samples_ : ndarray of shape (n_datasets,)
         N_k.
+    dask_info_ : dict
+        Only after a fit on Dask arrays: ``path`` ("covariance" or "distributed"), ``reason``,
+        ``memory_budget`` and ``covariance_bytes`` (K·V²·8), ``n_blocks`` (row blocks per S_k),
+        ``statistics_seconds`` (the pass over the data), ``fit_seconds``; on the distributed path
+        also ``n_evaluations`` (round trips to the cluster), ``bytes_to_cluster`` and
+        ``bytes_from_cluster`` (the arrays sent and received by them) and ``products_seconds``.
 
     Examples
     --------
@@ -209,6 +223,7 @@ class MetaGraphicalLasso:
         warm_start=False,
         callback=None,
         verbose=0,
+        memory_budget="auto",
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -227,12 +242,13 @@ class MetaGraphicalLasso:
         self.warm_start = warm_start
         self.callback = callback
         self.verbose = verbose
+        self.memory_budget = memory_budget
 
     # scikit-learn compatible parameter access without depending on scikit-learn.
     _param_names = (
         "n_components", "alpha", "solver", "init", "max_iter", "tol", "learning_rate",
         "batch_size", "penalize_diagonal", "representation", "compress", "assume_centered", "random_state",
-        "n_threads", "warm_start", "callback", "verbose",
+        "n_threads", "warm_start", "callback", "verbose", "memory_budget",
     )
 
     def get_params(self, deep=True):
@@ -343,7 +359,10 @@ class MetaGraphicalLasso:
             The datasets (NumPy arrays or pandas DataFrames with the same columns). A 3-D array
             of shape (K, n_samples, n_features) is accepted too. Not modified, and read in place
             when C-contiguous float64. An AnnData (cells × genes) needs ``groupby``: each group of
-            cells is one dataset (see :mod:`metaglasso.bio`).
+            cells is one dataset (see :mod:`metaglasso.bio`). Dask arrays (chunked by rows; from
+            Zarr, HDF5 or generated on a cluster) are reduced to sufficient statistics on the
+            cluster without being loaded into the client — see ``memory_budget`` (``representation``
+            and ``compress`` do not apply to them).
         y : ignored
         groupby : str, optional
             AnnData only: the column of ``adata.obs`` whose groups are the datasets, in category
@@ -367,13 +386,18 @@ class MetaGraphicalLasso:
             arrays, groups, dropped = _split(Xs, groupby, layer, min_cells)
             names = np.asarray([str(v) for v in Xs.var_names], dtype=object)
             origin = dict(dataset_names_=groups, dropped_groups_=dropped, groupby_=groupby, layer_=layer)
+            if _dask.any_dask(arrays):
+                labels = [f"group {g!r} of adata.obs[{groupby!r}]" for g in groups]
+                return self._fit_dask(arrays, labels, names, origin)
         else:
             for arg, value in (("groupby", groupby), ("layer", layer), ("min_cells", min_cells)):
                 if value is not None:
                     raise ValueError(f"{arg}={value!r} applies to an anndata.AnnData only; got Xs of type "
                                      f"{type(Xs).__name__}")
-            arrays, names = check_datasets(Xs)
             origin = dict.fromkeys(_ANNDATA_ATTRIBUTES)
+            if _dask.any_dask(Xs):
+                return self._fit_dask(Xs, None, None, origin)
+            arrays, names = check_datasets(Xs)
         n_features = arrays[0].shape[1]
         p = self._validated_params(n_features)
         if from_anndata:
@@ -384,18 +408,55 @@ class MetaGraphicalLasso:
             arrays, p["alpha"], assume_centered=bool(self.assume_centered), representation=self.representation,
             compress=bool(self.compress), **self._core_options(p),
         )
-        self.n_samples_ = np.array([a.shape[0] for a in arrays])
-        self.means_ = (np.zeros((len(arrays), n_features)) if self.assume_centered
-                       else np.stack([a.mean(axis=0) for a in arrays]))
+        n_samples = np.array([a.shape[0] for a in arrays])
+        means = (np.zeros((len(arrays), n_features)) if self.assume_centered
+                 else np.stack([a.mean(axis=0) for a in arrays]))
+        self._set_origin(n_samples, means, names, origin, None)
+        return self._set_result(res, n_features, p)
+
+    def _set_origin(self, n_samples, means, names, origin, dask_info):
+        """The fit's record of its input: N_k, means, feature names, AnnData grouping, Dask summary."""
+        self.n_samples_ = n_samples
+        self.means_ = means
         if names is not None:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+        from_anndata = origin["groupby_"] is not None
         for attr, value in origin.items():
             if from_anndata:
                 setattr(self, attr, value)
             elif hasattr(self, attr):
                 delattr(self, attr)
+        if dask_info is not None:
+            self.dask_info_ = dask_info
+        elif hasattr(self, "dask_info_"):
+            del self.dask_info_
+
+    def _fit_dask(self, Xs, labels, names, origin):
+        """fit for Dask arrays: sufficient statistics on the cluster, then the core (see metaglasso._dask)."""
+        budget = _dask.check_memory_budget(self.memory_budget)
+        arrays, labels = _dask.check_dask_datasets(Xs, labels)
+        n_features = arrays[0].shape[1]
+        p = self._validated_params(n_features)
+        p["init"], p["components"] = self._start(n_features, p)
+        path, n_samples, means, traces, covariances, info = _dask.statistics(
+            arrays, labels, bool(self.assume_centered), budget)
+        shapes = [np.empty((int(n), 0)) for n in n_samples]  # what the sample checks read: the row counts
+        if origin["groupby_"] is not None:
+            _check_enough_cells(shapes, origin["dataset_names_"], origin["groupby_"], p["m"],
+                                bool(self.assume_centered))
+        check_enough_samples(shapes, p["m"], bool(self.assume_centered))
+        start = time.perf_counter()
+        if path == "covariance":
+            res = _core.fit_covariances(covariances, [int(n) for n in n_samples], p["alpha"], **self._core_options(p))
+        else:
+            res = _core.fit_products(covariances, p["alpha"], **self._core_options(p))
+            res["representations"] = ["distributed"] * len(arrays)
+            info.update(n_evaluations=covariances.n_calls, bytes_to_cluster=covariances.bytes_to_cluster,
+                        bytes_from_cluster=covariances.bytes_from_cluster, products_seconds=covariances.seconds)
+        info["fit_seconds"] = time.perf_counter() - start
+        self._set_origin(n_samples, means, names, origin, info)
         return self._set_result(res, n_features, p)
 
     def fit_covariances(self, covariances, n_samples):
@@ -423,11 +484,7 @@ class MetaGraphicalLasso:
         p = self._validated_params(n_features)
         p["init"], p["components"] = self._start(n_features, p)
         res = _core.fit_covariances(mats, [int(n) for n in counts], p["alpha"], **self._core_options(p))
-        self.n_samples_ = counts
-        self.means_ = None
-        for attr in ("feature_names_in_",) + _ANNDATA_ATTRIBUTES:
-            if hasattr(self, attr):
-                delattr(self, attr)
+        self._set_origin(counts, None, None, dict.fromkeys(_ANNDATA_ATTRIBUTES), None)
         return self._set_result(res, n_features, p)
 
     def _set_result(self, res, n_features, p):

@@ -1,0 +1,341 @@
+"""Fitting datasets held as Dask arrays: sufficient statistics on the cluster, the solve in the core.
+
+The fit needs dataset k only through N_k, its mean and its covariance S_k, and S_k only through the
+products S_k D and Dᵀ S_k D. One distributed pass over the rows of every dataset computes N_k, the
+column sums and sums of squares and the Gram matrix of the rows, shifted by a reference row mean
+c_k (the mean of the first chunk's rows, so that S_k = G_k/N_k − δ δᵀ with δ = mean_k − c_k loses
+no precision to cancellation). Each chunk's Gram matrix (one BLAS call per chunk and row block) is
+summed up a tree of tasks (``split_every`` at a time), so no worker ever holds more than a few
+blocks. Then, by the size K·V²·8 bytes of the covariances against ``memory_budget``:
+
+- ``"covariance"``: the K covariances are gathered into the client and fitted by
+  :meth:`MetaGraphicalLasso.fit_covariances`'s core path;
+- ``"distributed"``: each S_k stays on the cluster as row blocks of at most ``array.chunk-size``
+  (dask's configuration) bytes, and every evaluation of the objective computes S_k D for all K
+  datasets there in one round trip — D (V × M) goes to the workers, S_k D comes back — while the
+  core (through :class:`metaglasso._core.CovarianceProducts`) does the rest.
+
+Works with any Dask scheduler: a ``distributed.Client`` if one is active, the threaded scheduler
+otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import sys
+import time
+
+import numpy as np
+
+from metaglasso import _core
+
+logger = logging.getLogger("metaglasso")
+
+# Tasks summed per node of the reduction tree.
+_SPLIT_EVERY = 8
+# Rows of the first chunk that give the shift c_k.
+_SHIFT_ROWS = 1000
+
+
+def is_dask_array(obj) -> bool:
+    """Whether obj is a dask.array.Array (without importing dask)."""
+    module = sys.modules.get("dask.array")
+    return module is not None and isinstance(obj, getattr(module, "Array", ()))
+
+
+def any_dask(Xs) -> bool:
+    """Whether a sequence of datasets holds a Dask array."""
+    if is_dask_array(Xs):
+        return True
+    try:
+        return any(is_dask_array(X) for X in Xs)
+    except TypeError:
+        return False
+
+
+def _format_bytes(n):
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000.0
+    return f"{n} bytes"  # pragma: no cover
+
+
+def check_memory_budget(value):
+    """``memory_budget`` as bytes (int > 0), or None for "auto"."""
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"memory_budget must be 'auto', a number of bytes or a string like '4GB'; got {value!r}")
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"memory_budget must be > 0 bytes; got {value!r}")
+        return int(value)
+    if isinstance(value, str):
+        from dask.utils import parse_bytes
+
+        try:
+            n = parse_bytes(value)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"memory_budget must be 'auto', a number of bytes or a string like '4GB'; got "
+                             f"{value!r}") from err
+        if n <= 0:
+            raise ValueError(f"memory_budget must be > 0 bytes; got {value!r}")
+        return int(n)
+    raise ValueError(f"memory_budget must be 'auto', a number of bytes or a string like '4GB'; got "
+                     f"{type(value).__name__}")
+
+
+def _auto_budget():
+    """Half of the memory available to the client now."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available // 2)
+    except ImportError:  # pragma: no cover - psutil comes with distributed
+        import os
+
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2)
+
+
+def check_dask_datasets(Xs, labels=None, name="Xs"):
+    """The datasets as 2-D real Dask arrays with one column chunk (rechunked lazily if needed).
+
+    NumPy arrays among them are wrapped (one chunk). Sizes along the rows may be unknown (e.g. after
+    boolean indexing): the statistics pass counts the rows.
+    """
+    import dask.array as da
+
+    if is_dask_array(Xs):
+        if Xs.ndim != 3:
+            raise ValueError(f"{name} must be a sequence of 2-D arrays (n_samples_k, n_features) or a 3-D array; "
+                             f"got a dask array with ndim={Xs.ndim}")
+        Xs = [Xs[k] for k in range(Xs.shape[0])]
+    elif isinstance(Xs, (str, bytes)) or not hasattr(Xs, "__len__"):
+        raise ValueError(f"{name} must be a sequence of 2-D arrays; got {type(Xs).__name__}")
+    if len(Xs) == 0:
+        raise ValueError(f"{name} must contain at least one dataset; got an empty sequence")
+    labels = labels or [f"{name}[{k}]" for k in range(len(Xs))]
+    out = []
+    for k, X in enumerate(Xs):
+        label = labels[k]
+        if not is_dask_array(X):
+            X = da.from_array(np.asarray(X))
+        if X.ndim != 2:
+            raise ValueError(f"{label} must be 2-D (n_samples, n_features); got ndim={X.ndim}")
+        dtype = X.dtype
+        if np.issubdtype(dtype, np.complexfloating) or not (np.issubdtype(dtype, np.number) or dtype == bool):
+            raise ValueError(f"{label} must be real and numeric; got dtype {dtype}")
+        V = X.shape[1]
+        if not isinstance(V, numbers.Integral) or V < 1:
+            raise ValueError(f"{label} must have a known number of features >= 1; got shape {X.shape}")
+        if out and V != out[0].shape[1]:
+            raise ValueError(f"all datasets must have the same number of features; {labels[0]} has "
+                             f"{out[0].shape[1]}, {label} has {V}")
+        if len(X.chunks[1]) != 1:
+            X = X.rechunk({1: -1})
+        out.append(X)
+    return out, labels
+
+
+# --- tasks: module-level functions, so that workers import them instead of unpickling closures ---
+
+def _as_float(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def _head_mean(x):
+    x = _as_float(x)[:_SHIFT_ROWS]
+    return x.mean(axis=0) if x.shape[0] else np.zeros(x.shape[1])
+
+
+def _chunk_sums(x, shift):
+    """(n, Σ (x − c), Σ (x − c)², all finite) of one chunk of rows."""
+    xc = _as_float(x) - shift
+    return x.shape[0], xc.sum(axis=0), np.einsum("ij,ij->j", xc, xc), bool(np.isfinite(xc).all())
+
+
+def _add_sums(*parts):
+    n = sum(p[0] for p in parts)
+    return n, sum(p[1] for p in parts), sum(p[2] for p in parts), all(p[3] for p in parts)
+
+
+def _chunk_gram(x, shift, lo, hi):
+    """(x − c)[:, lo:hi]ᵀ (x − c) of one chunk of rows: rows lo..hi−1 of its Gram matrix."""
+    xc = _as_float(x) - shift
+    if lo == 0 and hi == xc.shape[1]:
+        from scipy.linalg.blas import dsyrk
+
+        # The upper triangle of xcᵀ xc by SYRK (half the multiply-adds of a GEMM).
+        return dsyrk(1.0, np.asfortranarray(xc.T) if not xc.T.flags.f_contiguous else xc.T, trans=0, lower=0)
+    return xc[:, lo:hi].T @ xc
+
+
+def _add(*parts):
+    out = parts[0].copy()
+    for p in parts[1:]:
+        out += p
+    return out
+
+
+def _finish_block(gram, sums, lo, hi, centred):
+    """Rows lo..hi−1 of S = G/N − δ δᵀ (δ = mean − c; δ = 0 for data taken as centred), symmetrised
+    where the block holds the diagonal."""
+    n = sums[0]
+    block = gram / n
+    if not centred:
+        delta = sums[1] / n
+        block -= np.outer(delta[lo:hi], delta)
+    if lo == 0 and hi == block.shape[1]:  # a SYRK upper triangle: the whole matrix
+        block = np.triu(block) + np.triu(block, 1).T
+    return block
+
+
+def _finish_stats(sums, shift, centred):
+    """(N, mean, tr S, all finite)."""
+    n, s, ss, finite = sums
+    if centred:
+        return n, np.zeros_like(s), float(np.sum(ss) / n), finite
+    delta = s / n
+    return n, shift + delta, float(np.sum(ss / n - delta * delta)), finite
+
+
+def _block_times(block, D):
+    return block @ D
+
+
+def _tree(delayed, func, parts):
+    while len(parts) > 1:
+        parts = [delayed(func, pure=True)(*parts[i:i + _SPLIT_EVERY]) for i in range(0, len(parts), _SPLIT_EVERY)]
+    return parts[0]
+
+
+class _Statistics:
+    """Per dataset: delayed (N, mean, tr S, finite) and the delayed row blocks of S_k."""
+
+    def __init__(self, X, shift, bounds, assume_centered):
+        from dask import delayed
+
+        chunks = list(X.to_delayed().ravel())
+        sums = _tree(delayed, _add_sums, [delayed(_chunk_sums, pure=True)(c, shift) for c in chunks])
+        self.stats = delayed(_finish_stats, pure=True)(sums, shift, assume_centered)
+        self.blocks = []
+        for lo, hi in bounds:
+            gram = _tree(delayed, _add, [delayed(_chunk_gram, pure=True)(c, shift, lo, hi) for c in chunks])
+            self.blocks.append(delayed(_finish_block, pure=True)(gram, sums, lo, hi, assume_centered))
+
+
+class DaskCovariances(_core.CovarianceProducts):
+    """K covariances kept on the cluster as row blocks; S_k D computed there at every evaluation.
+
+    Records what each call of :meth:`project` moved between the client and the cluster.
+    """
+
+    def __init__(self, blocks, n_samples, traces, n_features):
+        super().__init__()
+        self._blocks = blocks
+        self._n = [int(n) for n in n_samples]
+        self._traces = [float(t) for t in traces]
+        self._V = int(n_features)
+        self.n_calls = 0
+        self.bytes_to_cluster = 0
+        self.bytes_from_cluster = 0
+        self.seconds = 0.0
+
+    def n_datasets(self):
+        return len(self._blocks)
+
+    def n_features(self):
+        return self._V
+
+    def dimension(self):
+        return self._V
+
+    def n_samples(self, k):
+        return self._n[k]
+
+    def trace(self, k):
+        return self._traces[k]
+
+    def project(self, D, datasets):
+        import dask
+        from dask import delayed
+
+        start = time.perf_counter()
+        D = np.ascontiguousarray(D)
+        Dd = delayed(D, pure=True)  # one key: shipped once to each worker that needs it
+        tasks = [[delayed(_block_times, pure=True)(b, Dd) for b in self._blocks[k]] for k in datasets]
+        parts = dask.compute(*tasks)
+        out = []
+        for blocks in parts:
+            SD = np.concatenate(blocks, axis=0) if len(blocks) > 1 else np.asarray(blocks[0])
+            DtSD = D.T @ SD
+            out.append((SD, 0.5 * (DtSD + DtSD.T)))
+            self.bytes_from_cluster += SD.nbytes
+        self.n_calls += 1
+        self.bytes_to_cluster += D.nbytes
+        self.seconds += time.perf_counter() - start
+        return out
+
+
+def _row_bounds(V, per_block_bytes):
+    rows = max(1, min(V, int(per_block_bytes) // (8 * V)))
+    return [(lo, min(V, lo + rows)) for lo in range(0, V, rows)]
+
+
+def plan(n_datasets, n_features, memory_budget):
+    """(path, reason, budget bytes): "covariance" when the K covariances fit in the budget."""
+    budget = _auto_budget() if memory_budget is None else memory_budget
+    need = 8 * n_datasets * n_features * n_features
+    if need <= budget:
+        return "covariance", (f"the {n_datasets} covariances ({n_datasets} x {n_features}^2 float64 = "
+                              f"{_format_bytes(need)}) fit in memory_budget={_format_bytes(budget)}: they are "
+                              f"reduced on the cluster and gathered into the client"), budget
+    return "distributed", (f"the {n_datasets} covariances ({n_datasets} x {n_features}^2 float64 = "
+                           f"{_format_bytes(need)}) exceed memory_budget={_format_bytes(budget)}: they stay on the "
+                           f"cluster in row blocks, and S_k D is computed there at every evaluation"), budget
+
+
+def statistics(Xs, labels, assume_centered, memory_budget):
+    """One distributed pass over the datasets.
+
+    Returns (path, reason, n_samples, means, traces, covariances or DaskCovariances, info dict).
+    """
+    import dask
+    from dask import delayed
+
+    t0 = time.perf_counter()
+    K, V = len(Xs), Xs[0].shape[1]
+    path, reason, budget = plan(K, V, memory_budget)
+    logger.info("metaglasso: %d dask datasets of %d features, the %s path: %s", K, V, path, reason)
+    if assume_centered:
+        shifts = [np.zeros(V)] * K
+    else:
+        heads = [delayed(_head_mean, pure=True)(X.to_delayed().ravel()[0]) for X in Xs]
+        shifts = [np.asarray(s, dtype=np.float64) for s in dask.compute(*heads)]
+    if path == "covariance":
+        bounds = [(0, V)]
+    else:
+        bounds = _row_bounds(V, dask.utils.parse_bytes(dask.config.get("array.chunk-size")))
+    stats = [_Statistics(X, c, bounds, assume_centered) for X, c in zip(Xs, shifts)]
+    if path == "covariance":
+        results = dask.compute(*[(s.stats, s.blocks[0]) for s in stats])
+        summaries = [r[0] for r in results]
+        covariances = [np.ascontiguousarray(r[1]) for r in results]
+    else:
+        persisted = dask.persist(*[(s.stats, s.blocks) for s in stats])
+        summaries = dask.compute(*[p[0] for p in persisted])
+        covariances = None
+    n_samples = np.array([int(s[0]) for s in summaries])
+    for label, s in zip(labels, summaries):
+        if not s[3]:
+            raise ValueError(f"{label} contains NaN or infinite values")
+    means = np.zeros((K, V)) if assume_centered else np.stack([s[1] for s in summaries])
+    traces = [s[2] for s in summaries]
+    if covariances is None:
+        covariances = DaskCovariances([p[1] for p in persisted], n_samples, traces, V)
+    info = dict(path=path, reason=reason, memory_budget=budget, covariance_bytes=8 * K * V * V,
+                n_blocks=len(bounds), statistics_seconds=time.perf_counter() - t0)
+    return path, n_samples, means, traces, covariances, info
