@@ -277,3 +277,28 @@ def test_python_operator_reaches_the_core(data):
         _core.fit_products(_Covariances(S, n, "raise"), ALPHA, n_components=M)
     with pytest.raises(ValueError, match="one .* pair per dataset"):
         _core.fit_products(_Covariances(S, n, "short"), ALPHA, n_components=M)
+
+
+def test_score_and_bic_of_dask_arrays_equal_those_in_memory(client, data):
+    Xs, D0 = data
+    model = MetaGraphicalLasso(M, ALPHA, init=D0).fit(Xs)
+    for parts in (as_dask(Xs), as_dask(Xs, rows=33)):
+        assert model.score(parts) == pytest.approx(model.score(Xs), rel=1e-12)
+        assert model.bic(parts) == pytest.approx(model.bic(Xs), rel=1e-12)
+    # Centred at each dataset's own mean after a fit on covariances.
+    covs = MetaGraphicalLasso(M, ALPHA, init=D0).fit_covariances(
+        [np.cov(X, rowvar=False, bias=True) for X in Xs], [X.shape[0] for X in Xs])
+    assert covs.bic(as_dask(Xs)) == pytest.approx(covs.bic(Xs), rel=1e-12)
+    with pytest.raises(ValueError, match="the 3 datasets"):
+        model.score(as_dask(Xs[:2]))
+
+
+def test_functions_that_need_data_in_memory_say_so(data):
+    from metaglasso import select_model
+
+    Xs, _ = data
+    model = MetaGraphicalLasso(M, ALPHA).fit(Xs)
+    with pytest.raises(ValueError, match=r"Xs holds Dask arrays.*\.compute\(\)"):
+        select_model(as_dask(Xs), n_components=[M], alphas=[ALPHA])
+    with pytest.raises(ValueError, match=r"X holds Dask arrays"):
+        model.transform(as_dask(Xs)[0])

@@ -280,6 +280,39 @@ class DaskCovariances(_core.CovarianceProducts):
         return out
 
 
+def _chunk_projected(x, centre, D):
+    """(n, Pᵀ P, Σ (x − c)²) of one chunk of rows, P = (x − c) D."""
+    xc = _as_float(x) - centre
+    P = xc @ D
+    return x.shape[0], P.T @ P, float(np.einsum("ij,ij->", xc, xc))
+
+
+def _add_projected(*parts):
+    return sum(p[0] for p in parts), _add(*[p[1] for p in parts]), sum(p[2] for p in parts)
+
+
+def projected_moments(Xs, D, centres):
+    """Per dataset (N_k, Dᵀ S_k D, tr S_k), S_k centred at centres[k] (None: the dataset's own mean),
+    in one pass over the data (two for datasets without a centre)."""
+    import dask
+    from dask import delayed
+
+    chunks = [list(X.to_delayed().ravel()) for X in Xs]
+    missing = [k for k, c in enumerate(centres) if c is None]
+    if missing:
+        sums = dask.compute(*[_tree(delayed, _add_sums, [delayed(_chunk_sums, pure=True)(c, 0.0) for c in chunks[k]])
+                              for k in missing])
+        centres = list(centres)
+        for k, (n, s, _, _) in zip(missing, sums):
+            centres[k] = s / n
+    D = np.ascontiguousarray(D)
+    Dd = delayed(D, pure=True)
+    totals = dask.compute(*[_tree(delayed, _add_projected,
+                                  [delayed(_chunk_projected, pure=True)(c, centre, Dd) for c in chunks[k]])
+                            for k, centre in enumerate(centres)])
+    return [(n, A / n, tr / n) for n, A, tr in totals]
+
+
 def _row_bounds(V, per_block_bytes):
     rows = max(1, min(V, int(per_block_bytes) // (8 * V)))
     return [(lo, min(V, lo + rows)) for lo in range(0, V, rows)]

@@ -563,21 +563,28 @@ class MetaGraphicalLasso:
         """Per dataset: N_k and N_k·(tr(Φ_k⁻¹ S_k) − log|Φ_k⁻¹| + V log 2π), S_k centred at means_
         (at each dataset's own mean after fit_covariances)."""
         self._check_fitted()
-        arrays, _ = check_datasets(Xs)
         K = self.precisions_.shape[0]
-        if len(arrays) != K:
-            raise ValueError(f"Xs must hold the {K} datasets the model was fitted on; got {len(arrays)}")
         V, M = self.n_features_in_, self.components_.shape[0]
         D = self.components_.T
-        out = []
+        lazy = _dask.any_dask(Xs)
+        arrays = _dask.check_dask_datasets(Xs)[0] if lazy else check_datasets(Xs)[0]
+        if len(arrays) != K:
+            raise ValueError(f"Xs must hold the {K} datasets the model was fitted on; got {len(arrays)}")
         for k, X in enumerate(arrays):
             if X.shape[1] != V:
                 raise ValueError(f"Xs[{k}] has {X.shape[1]} features; the model was fitted with {V}")
-            Xc = X - (X.mean(axis=0) if self.means_ is None else self.means_[k])
-            n = X.shape[0]
-            P = Xc @ D
-            A = P.T @ P / n
-            tr_s = np.einsum("ij,ij->", Xc, Xc) / n
+        centres = [None] * K if self.means_ is None else list(self.means_)
+        if lazy:  # one pass on the cluster: N_k, Dᵀ S_k D and tr S_k
+            moments = _dask.projected_moments(arrays, D, centres)
+        else:
+            moments = []
+            for X, centre in zip(arrays, centres):
+                Xc = X - (X.mean(axis=0) if centre is None else centre)
+                n = X.shape[0]
+                P = Xc @ D
+                moments.append((n, P.T @ P / n, np.einsum("ij,ij->", Xc, Xc) / n))
+        out = []
+        for k, (n, A, tr_s) in enumerate(moments):
             lam, eps = self.precisions_[k], self.noise_variances_[k]
             logdet_lam = np.linalg.slogdet(lam)[1]
             value = (np.sum(lam * A) + (tr_s - np.trace(A)) / eps - logdet_lam + (V - M) * np.log(eps)
@@ -593,6 +600,7 @@ class MetaGraphicalLasso:
         Parameters
         ----------
         Xs : sequence of K array-likes, each of shape (n_samples_k, n_features)
+            NumPy arrays, DataFrames or Dask arrays (reduced on the cluster in one pass).
 
         Returns
         -------
@@ -622,6 +630,7 @@ class MetaGraphicalLasso:
         Parameters
         ----------
         Xs : sequence of K array-likes, each of shape (n_samples_k, n_features)
+            NumPy arrays, DataFrames or Dask arrays (reduced on the cluster in one pass).
 
         Returns
         -------

@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from metaglasso._dask import any_dask
+
 __all__ = [
     "check_nonnegative",
     "check_positive_int",
@@ -138,6 +140,9 @@ def check_datasets(Xs, name: str = "Xs"):
         raise ValueError(f"{name} must be a sequence of 2-D arrays; got {type(Xs).__name__}")
     if len(Xs) == 0:
         raise ValueError(f"{name} must contain at least one dataset; got an empty sequence")
+    if any_dask(Xs):
+        raise ValueError(f"{name} holds Dask arrays, which MetaGraphicalLasso.fit, score and bic take without "
+                         f"loading them; here the data must be in memory (call .compute() on each)")
     arrays, all_names = [], []
     for k, X in enumerate(Xs):
         all_names.append(_column_names(X))
