@@ -6,6 +6,7 @@ statistics pass.
 """
 
 import logging
+import re
 import warnings
 
 import numpy as np
@@ -132,11 +133,18 @@ def test_path_choice_is_logged_at_the_budget_boundary(data, caplog):
         "distributed"
 
 
-@pytest.mark.parametrize("budget", [0, -5, float("nan"), "lots", True, [1]])
+@pytest.mark.parametrize("budget", [0, -5, float("nan"), "lots", "-1GB", "4 XB", True, [1]])
 def test_invalid_memory_budget(data, budget):
     Xs, _ = data
-    with pytest.raises(ValueError, match="memory_budget"):
-        MetaGraphicalLasso(M, ALPHA, memory_budget=budget).fit(as_dask(Xs))
+    for inputs in (as_dask(Xs), Xs):  # checked for arrays in memory too, where it does not apply
+        with pytest.raises(ValueError, match=f"memory_budget must .*; got {re.escape(repr(budget))}"):
+            MetaGraphicalLasso(M, ALPHA, memory_budget=budget).fit(inputs)
+
+
+@pytest.mark.parametrize("text, expected", [("4GB", 4 * 10**9), ("512 MiB", 512 * 2**20), ("1e9", 10**9),
+                                            ("10 b", 10), (2**20, 2**20), ("auto", None)])
+def test_memory_budget_strings(text, expected):
+    assert _dask.check_memory_budget(text) == expected
 
 
 def test_bad_dask_input_is_named(data):

@@ -63,29 +63,30 @@ def _format_bytes(n):
     return f"{n} bytes"  # pragma: no cover
 
 
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
+
+
 def check_memory_budget(value):
-    """``memory_budget`` as bytes (int > 0), or None for "auto"."""
+    """``memory_budget`` as bytes (int > 0), or None for "auto". Strings are a number and a unit
+    ("4GB", "512 MiB", "1e9"), as dask writes sizes."""
+    original = value
+    message = f"memory_budget must be 'auto', a number of bytes or a string like '4GB'; got {value!r}"
     if value is None or (isinstance(value, str) and value == "auto"):
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"memory_budget must be 'auto', a number of bytes or a string like '4GB'; got {value!r}")
-    if isinstance(value, numbers.Real):
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"memory_budget must be > 0 bytes; got {value!r}")
-        return int(value)
     if isinstance(value, str):
-        from dask.utils import parse_bytes
-
+        text = value.strip().lower().replace(" ", "")
+        number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = text[len(number):]
         try:
-            n = parse_bytes(value)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"memory_budget must be 'auto', a number of bytes or a string like '4GB'; got "
-                             f"{value!r}") from err
-        if n <= 0:
-            raise ValueError(f"memory_budget must be > 0 bytes; got {value!r}")
-        return int(n)
-    raise ValueError(f"memory_budget must be 'auto', a number of bytes or a string like '4GB'; got "
-                     f"{type(value).__name__}")
+            value = float(number) * _BYTE_UNITS[unit]
+        except (ValueError, KeyError):
+            raise ValueError(message) from None
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(message)
+    if not math.isfinite(value) or value < 1:
+        raise ValueError(f"memory_budget must be at least 1 byte; got {original!r}")
+    return int(value)
 
 
 def _auto_budget():

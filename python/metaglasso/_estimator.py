@@ -376,6 +376,7 @@ class MetaGraphicalLasso:
         -------
         self
         """
+        _dask.check_memory_budget(self.memory_budget)
         from_anndata = _is_anndata(Xs)
         if from_anndata:
             from metaglasso.bio import _split

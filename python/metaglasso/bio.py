@@ -25,6 +25,10 @@ Groups
   A group whose cells form a contiguous block of rows of a C-ordered float64 array is used in
   place (no copy). Values are converted to float64 exactly, so a float32 matrix gives the fit of
   the same values given as float64 arrays.
+- **Dask.** A matrix that is a Dask array (e.g. ``anndata.experimental.read_elem_lazy`` of a Zarr
+  or HDF5 store) stays lazy: each group is a lazy selection of its rows, and the fit reduces the
+  groups to their statistics on the cluster (see ``memory_budget`` of
+  :class:`~metaglasso.MetaGraphicalLasso`); :func:`datasets_from_anndata` then returns Dask arrays.
 """
 
 from __future__ import annotations
