@@ -3,10 +3,11 @@
 The fit needs dataset k only through N_k, its mean and its covariance S_k, and S_k only through the
 products S_k D and Dᵀ S_k D. One distributed pass over the rows of every dataset computes N_k, the
 column sums and sums of squares and the Gram matrix of the rows, shifted by a reference row mean
-c_k (the mean of the first chunk's rows, so that S_k = G_k/N_k − δ δᵀ with δ = mean_k − c_k loses
-no precision to cancellation). Each chunk's Gram matrix (one BLAS call per chunk and row block) is
-summed up a tree of tasks (``split_every`` at a time), so no worker ever holds more than a few
-blocks. Then, by the size K·V²·8 bytes of the covariances against ``memory_budget``:
+c_k (the mean of the first chunk's first 1,000 rows — a small read before the pass — so that
+S_k = G_k/N_k − δ δᵀ with δ = mean_k − c_k loses no precision to cancellation, whatever the offset
+of the data). Each chunk's Gram matrix (one BLAS call per chunk and row block; SYRK when a block is
+the whole matrix) is summed up a tree of tasks (8 at a time), so no worker holds more than a few
+partial sums. Then, by the size K·V²·8 bytes of the covariances against ``memory_budget``:
 
 - ``"covariance"``: the K covariances are gathered into the client and fitted by
   :meth:`MetaGraphicalLasso.fit_covariances`'s core path;
@@ -152,10 +153,15 @@ def _head_mean(x):
     return x.mean(axis=0) if x.shape[0] else np.zeros(x.shape[1])
 
 
-def _chunk_sums(x, shift):
-    """(n, Σ (x − c), Σ (x − c)², all finite) of one chunk of rows."""
-    xc = _as_float(x) - shift
-    return x.shape[0], xc.sum(axis=0), np.einsum("ij,ij->j", xc, xc), bool(np.isfinite(xc).all())
+def _centre(x, shift):
+    """One chunk of rows as float64, shifted by c: computed once and read by the sums and every Gram block."""
+    return _as_float(x) - shift
+
+
+def _chunk_sums(x):
+    """(n, Σ x, Σ x², all finite) of one chunk of rows."""
+    x = _as_float(x)
+    return x.shape[0], x.sum(axis=0), np.einsum("ij,ij->j", x, x), bool(np.isfinite(x).all())
 
 
 def _add_sums(*parts):
@@ -163,14 +169,14 @@ def _add_sums(*parts):
     return n, sum(p[1] for p in parts), sum(p[2] for p in parts), all(p[3] for p in parts)
 
 
-def _chunk_gram(x, shift, lo, hi):
-    """(x − c)[:, lo:hi]ᵀ (x − c) of one chunk of rows: rows lo..hi−1 of its Gram matrix."""
-    xc = _as_float(x) - shift
+def _chunk_gram(xc, lo, hi):
+    """xc[:, lo:hi]ᵀ xc of one centred chunk of rows: rows lo..hi−1 of its Gram matrix."""
     if lo == 0 and hi == xc.shape[1]:
         from scipy.linalg.blas import dsyrk
 
-        # The upper triangle of xcᵀ xc by SYRK (half the multiply-adds of a GEMM).
-        return dsyrk(1.0, np.asfortranarray(xc.T) if not xc.T.flags.f_contiguous else xc.T, trans=0, lower=0)
+        # The upper triangle of xcᵀ xc by SYRK (half the multiply-adds of a GEMM); xcᵀ is
+        # Fortran-ordered, so it is passed without a copy.
+        return dsyrk(1.0, xc.T, trans=0, lower=0)
     return xc[:, lo:hi].T @ xc
 
 
@@ -219,12 +225,12 @@ class _Statistics:
     def __init__(self, X, shift, bounds, assume_centered):
         from dask import delayed
 
-        chunks = list(X.to_delayed().ravel())
-        sums = _tree(delayed, _add_sums, [delayed(_chunk_sums, pure=True)(c, shift) for c in chunks])
+        chunks = [delayed(_centre, pure=True)(c, shift) for c in X.to_delayed().ravel()]
+        sums = _tree(delayed, _add_sums, [delayed(_chunk_sums, pure=True)(c) for c in chunks])
         self.stats = delayed(_finish_stats, pure=True)(sums, shift, assume_centered)
         self.blocks = []
         for lo, hi in bounds:
-            gram = _tree(delayed, _add, [delayed(_chunk_gram, pure=True)(c, shift, lo, hi) for c in chunks])
+            gram = _tree(delayed, _add, [delayed(_chunk_gram, pure=True)(c, lo, hi) for c in chunks])
             self.blocks.append(delayed(_finish_block, pure=True)(gram, sums, lo, hi, assume_centered))
 
 
@@ -301,7 +307,7 @@ def projected_moments(Xs, D, centres):
     chunks = [list(X.to_delayed().ravel()) for X in Xs]
     missing = [k for k, c in enumerate(centres) if c is None]
     if missing:
-        sums = dask.compute(*[_tree(delayed, _add_sums, [delayed(_chunk_sums, pure=True)(c, 0.0) for c in chunks[k]])
+        sums = dask.compute(*[_tree(delayed, _add_sums, [delayed(_chunk_sums, pure=True)(c) for c in chunks[k]])
                               for k in missing])
         centres = list(centres)
         for k, (n, s, _, _) in zip(missing, sums):
