@@ -7,6 +7,7 @@ statistics pass.
 
 import logging
 import re
+import threading
 import warnings
 
 import numpy as np
@@ -248,23 +249,33 @@ class _Covariances(_core.CovarianceProducts):
     def __init__(self, S, n, mode=None):
         super().__init__()
         self.S, self.n, self.mode = S, n, mode
+        self.threads = set()  # the threads that called a method
+
+    def _called(self):
+        self.threads.add(threading.get_ident())
 
     def n_datasets(self):
+        self._called()
         return len(self.S)
 
     def n_features(self):
+        self._called()
         return self.S[0].shape[0]
 
     def dimension(self):
+        self._called()
         return self.S[0].shape[0]
 
     def n_samples(self, k):
+        self._called()
         return self.n[k]
 
     def trace(self, k):
+        self._called()
         return float(np.trace(self.S[k]))
 
     def project(self, D, datasets):
+        self._called()
         if self.mode == "raise":
             raise KeyError("the cluster went away")
         out = [(self.S[k] @ D, D.T @ self.S[k] @ D) for k in datasets]
@@ -310,3 +321,12 @@ def test_functions_that_need_data_in_memory_say_so(data):
         select_model(as_dask(Xs), n_components=[M], alphas=[ALPHA])
     with pytest.raises(ValueError, match=r"X holds Dask arrays"):
         model.transform(as_dask(Xs)[0])
+
+
+def test_the_core_calls_a_python_operator_only_from_the_fitting_thread():
+    # V·M·K = 20,000: the refits after the products run in parallel over the datasets with 2 threads.
+    Xs, _ = make_synthetic(200, 300, 10, 10, random_state=2)
+    op = _Covariances([np.cov(X, rowvar=False, bias=True) for X in Xs], [300] * 10)
+    res = _core.fit_products(op, 0.09, n_components=10, max_iter=5, n_threads=2)
+    assert res["n_iter"] == 5
+    assert op.threads == {threading.get_ident()}

@@ -103,12 +103,16 @@ void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const M
     if (!p.SD.allFinite() || !p.DtSD.allFinite())
       throw std::invalid_argument(name + ": the covariance products contain NaN or infinite values");
   }
+  // The operator is asked for its sizes here, on the calling thread, not inside the parallel loop.
+  const Index V = products.n_features();
+  std::vector<double> traces(static_cast<std::size_t>(count));
+  for (Index i = 0; i < count; ++i) traces[static_cast<std::size_t>(i)] = products.trace(ks[i]);
   const int nt = resolve_threads(n_threads);
   const bool outer = nt > 1 && count > 1 && count >= nt && d * M * count >= kParallelRefitWork;
   detail::for_each_index(count, nt, outer, [&](Index i) {
     const Index k = ks[i];
     try {
-      refit_from_projection(products.trace(k), products.n_features(), rho, glasso_options,
+      refit_from_projection(traces[static_cast<std::size_t>(i)], V, rho, glasso_options,
                             states[static_cast<std::size_t>(k)]);
     } catch (const NumericalError& e) {
       throw NumericalError("dataset " + std::to_string(k) + ": " + e.what());
