@@ -27,7 +27,7 @@ ALPHA = 0.05
 @pytest.fixture(scope="module")
 def client():
     """A LocalCluster of 2 worker processes with 1 thread each: tasks and arrays cross process boundaries."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as c:
         yield c
 
