@@ -502,12 +502,12 @@ def report(cfg, config, runs, comparisons, rates, mach, argv, elapsed, load):
         waits = ", ".join(f"{_label(r)} {_fmt_s(r['blocks_wait'])}" for r in dist)
         served = "; ".join(f"{_label(r)}: {_fmt_b(r['transfer_fit']['to_client'])} sent, "
                            f"{_fmt_b(r['dask_info']['bytes_from_cluster'])} in `dask_info_`" for r in dist)
-        moved = [(r, r["transfer_fit"]["inter_worker_keys"].get("_finish_block", 0)) for r in dist]
-        moved = "; ".join(f"{_label(r)}: {_fmt_b(n)} of it covariance blocks (`_finish_block`) copied from one "
-                          f"worker to the other, the rest D" for r, n in moved if n)
+        moved = [(r, r["transfer_fit"]["inter_worker_keys"].get("finish_block", 0)) for r in dist]
+        moved = "; ".join(f"{_label(r)}: {_fmt_b(n)} of covariance blocks (`_finish_block`) were copied from one "
+                          f"worker to the other besides D" for r, n in moved if n)
         lines += [
             f"The statistics pass generates every chunk, sums its columns and forms its Gram matrix by SYRK "
-            f"({N:,} × {V:,}² / 2 = {N * V * (V + 1) / 2:.2g} multiply-adds in all); on one core one "
+            f"({N:,} × {V:,}² / 2 = {N * V * (V + 1) / 2:.1e} multiply-adds in all); on one core one "
             f"{cfg['chunk_rows']:,}-row chunk takes {_fmt_s(rates['generate'])} to generate, "
             f"{_fmt_s(rates['sums'])} for the column sums and {_fmt_s(rates['gram'])} for the Gram matrix "
             f"({rates['syrk_gflops']:.1f} GFLOP/s), so {n_chunks} chunks need about "
@@ -518,13 +518,24 @@ def report(cfg, config, runs, comparisons, rates, mach, argv, elapsed, load):
             f"took the machine's cores.",
             "",
         ]
+        names = dict(chunk_gram="per-chunk Gram matrices", add="partial sums of Gram matrices",
+                     make_chunk="data chunks", chunk_sums="per-chunk column sums", add_sums="partial column sums")
+        between = []
+        for r in ok:
+            keys = r["transfer_pass"]["inter_worker_keys"]
+            if keys:
+                top = sorted(keys.items(), key=lambda kv: -kv[1])
+                between.append(f"{_label(r)}: " + ", ".join(f"{_fmt_b(n)} {names.get(k, k)}" for k, n in top
+                                                             if n >= 0.01 * r["transfer_pass"]["inter_worker"]))
+        if between:
+            lines += ["What the pass moved between workers, by task: " + "; ".join(between) + ".", ""]
         if dist:
             lines += [
                 f"On the distributed path `fit`'s pass returns once N_k, the means and the traces are known, while "
                 f"the covariance blocks it persisted may still be computing; the script waits for them before the "
                 f"fit starts and counts that wait in the pass column ({waits}; `dask_info_[\"statistics_seconds\"]` "
-                f"leaves it out, and without the wait it would fall in the first evaluation). Between workers, the "
-                f"pass moves partial Gram matrices up the reduction tree; during the fit "
+                f"leaves it out, and without the wait it would fall in the first evaluation). Between workers, "
+                f"during the fit "
                 + (f"{moved}. " if moved else "only D moves. ")
                 + f"The bytes the workers sent to the client during the fit (from their transfer logs) "
                 + ("match" if all(abs(r["transfer_fit"]["to_client"] - r["dask_info"]["bytes_from_cluster"])
