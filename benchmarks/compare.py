@@ -10,8 +10,9 @@ and reported as "not finished within" the limit. Where a full run of the slow si
 more than five minutes it is timed over a shorter run and extrapolated, and the table says so.
 
 ``--quick`` shrinks every size for a smoke run of a minute or two; its numbers do not speak to the
-targets. ``--out FILE`` also writes the Markdown to FILE. The whole run takes eight to ten minutes
-on two cores, most of it in the NumPy reference.
+targets. ``--out FILE`` also writes the Markdown to FILE, keeping the ``## Dask cluster`` section
+of an existing FILE (written by ``dask_cluster.py``) at its end. The whole run takes eight to ten
+minutes on two cores, most of it in the NumPy reference.
 """
 
 from __future__ import annotations
@@ -771,6 +772,18 @@ def report(cases, elapsed, argv, load=None):
     return "\n".join(lines) + "\n"
 
 
+def kept_section(path, heading="## Dask cluster"):
+    """The section of an existing report from ``heading`` to its end (written by dask_cluster.py), or ""."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except OSError:
+        return ""
+    for i, line in enumerate(lines):
+        if line.startswith(heading):
+            return "\n" + "".join(lines[i:])
+    return ""
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
@@ -794,7 +807,7 @@ def main(argv=None):
     text = report(cases, time.perf_counter() - start, shown, load)
     print(text)
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        args.out.write_text(text + kept_section(args.out), encoding="utf-8")
     return 0
 
 
