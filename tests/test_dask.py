@@ -101,9 +101,8 @@ def test_statistics_pass_against_numpy(data):
         if path == "covariance":
             mats = cov
         else:
-            import dask as _d
-
-            mats = [np.concatenate(_d.compute(*blocks)) for blocks in cov._blocks]
+            assert info["n_blocks"] == 4  # 2 KiB: 8 rows of 30 float64 per strip, 4 strips
+            mats = [cov.matrix(k) for k in range(K)]
         for k, X in enumerate(Xs):
             S = np.cov(X, rowvar=False, bias=True)
             assert n[k] == X.shape[0]
@@ -330,3 +329,26 @@ def test_the_core_calls_a_python_operator_only_from_the_fitting_thread():
     res = _core.fit_products(op, 0.09, n_components=10, max_iter=5, n_threads=2)
     assert res["n_iter"] == 5
     assert op.threads == {threading.get_ident()}
+
+
+def test_strips_stay_on_their_workers(client):
+    """The products on a strip run where it was persisted: no strip crosses between workers."""
+
+    def strip_transfers(dask_worker):
+        return sum(1 for e in dask_worker.transfer_outgoing_log for key in e.get("keys", {})
+                   if "finish_block" in str(key))
+
+    before = sum(client.run(strip_transfers).values())
+    Xs, _ = make_synthetic(100, 600, 4, 4, random_state=5)
+    with dask.config.set({"array.chunk-size": "20kB"}):  # 25 rows of 100 float64: 4 strips per S_k
+        model = MetaGraphicalLasso(4, 0.05, memory_budget=1).fit(as_dask(Xs, rows=100))
+    assert model.dask_info_["n_blocks"] == 4 and model.dask_info_["n_evaluations"] > 10
+    assert sum(client.run(strip_transfers).values()) == before
+
+
+def test_overflowing_covariance_is_named(data):
+    Xs, _ = data
+    huge = [X * 1e160 for X in Xs]
+    for path in ("covariance", "distributed"):
+        with pytest.raises(ValueError, match=r"Xs\[0\] is too large in magnitude: its covariance overflows"):
+            MetaGraphicalLasso(M, ALPHA, memory_budget=BUDGETS[path]).fit(as_dask(huge))

@@ -11,10 +11,13 @@ partial sums. Then, by the size K·V²·8 bytes of the covariances against ``mem
 
 - ``"covariance"``: the K covariances are gathered into the client and fitted by
   :meth:`MetaGraphicalLasso.fit_covariances`'s core path;
-- ``"distributed"``: each S_k stays on the cluster as row blocks of at most ``array.chunk-size``
-  (dask's configuration) bytes, and every evaluation of the objective computes S_k D for all K
-  datasets there in one round trip — D (V × M) goes to the workers, S_k D comes back — while the
-  core (through :class:`metaglasso._core.CovarianceProducts`) does the rest.
+- ``"distributed"``: each S_k stays on the cluster as strips S[lo:hi, lo:] above the diagonal, row
+  blocks of at most ``array.chunk-size`` (dask's configuration) bytes — about half of S_k, formed
+  by GEMMs of about half the multiply-adds of full rows — and every evaluation of the objective
+  computes S_k D for all K datasets there in one round trip: D (V × M) goes to the workers, each
+  strip's two shares (its rows, and by symmetry the rows below it) are added on the cluster and
+  S_k D comes back, while the core (through :class:`metaglasso._core.CovarianceProducts`) does the
+  rest. The pass returns once every strip is computed and checked.
 
 Works with any Dask scheduler: a ``distributed.Client`` if one is active, the threaded scheduler
 otherwise.
@@ -170,14 +173,15 @@ def _add_sums(*parts):
 
 
 def _chunk_gram(xc, lo, hi):
-    """xc[:, lo:hi]ᵀ xc of one centred chunk of rows: rows lo..hi−1 of its Gram matrix."""
+    """xc[:, lo:hi]ᵀ xc[:, lo:] of one centred chunk of rows: the strip of its Gram matrix in rows
+    lo..hi−1 and columns lo.. (the blocks on and above the diagonal: the strips of all row blocks
+    together cost about half the multiply-adds of the whole matrix)."""
     if lo == 0 and hi == xc.shape[1]:
         from scipy.linalg.blas import dsyrk
 
-        # The upper triangle of xcᵀ xc by SYRK (half the multiply-adds of a GEMM); xcᵀ is
-        # Fortran-ordered, so it is passed without a copy.
+        # The upper triangle of xcᵀ xc by SYRK; xcᵀ is Fortran-ordered, so it is passed without a copy.
         return dsyrk(1.0, xc.T, trans=0, lower=0)
-    return xc[:, lo:hi].T @ xc
+    return xc[:, lo:hi].T @ xc[:, lo:]
 
 
 def _add(*parts):
@@ -188,16 +192,22 @@ def _add(*parts):
 
 
 def _finish_block(gram, sums, lo, hi, centred):
-    """Rows lo..hi−1 of S = G/N − δ δᵀ (δ = mean − c; δ = 0 for data taken as centred), symmetrised
-    where the block holds the diagonal."""
+    """S[lo:hi, lo:] of S = G/N − δ δᵀ (δ = mean − c; δ = 0 for data taken as centred), its diagonal
+    block made exactly symmetric; the whole S when the block is all of it."""
     n = sums[0]
     block = gram / n
     if not centred:
         delta = sums[1] / n
-        block -= np.outer(delta[lo:hi], delta)
+        block -= np.outer(delta[lo:hi], delta[lo:])
     if lo == 0 and hi == block.shape[1]:  # a SYRK upper triangle: the whole matrix
-        block = np.triu(block) + np.triu(block, 1).T
+        return np.triu(block) + np.triu(block, 1).T
+    square = block[:, :hi - lo]
+    square[...] = 0.5 * (square + square.T)
     return block
+
+
+def _block_finite(block):
+    return bool(np.isfinite(block).all())
 
 
 def _finish_stats(sums, shift, centred):
@@ -209,8 +219,20 @@ def _finish_stats(sums, shift, centred):
     return n, shift + delta, float(np.sum(ss / n - delta * delta)), finite
 
 
-def _block_times(block, D):
-    return block @ D
+def _strip_times(strip, D, lo, hi):
+    """The two shares of S D of the strip T = S[lo:hi, lo:]: T D[lo:] for rows lo..hi−1 and
+    T[:, hi − lo:]ᵀ D[lo:hi] for rows hi.. (the blocks below the diagonal, by symmetry)."""
+    return strip @ D[lo:], strip[:, hi - lo:].T @ D[lo:hi]
+
+
+def _assemble(parts, bounds):
+    """S D from the shares of all strips of S, added in strip order."""
+    first, _ = parts[0]
+    V = bounds[-1][1]
+    SD = np.zeros((V, first.shape[1]))
+    for (own, below), (lo, hi) in zip(parts, bounds):
+        SD[lo:] += np.concatenate([own, below]) if below.size else own
+    return SD
 
 
 def _tree(delayed, func, parts):
@@ -235,14 +257,19 @@ class _Statistics:
 
 
 class DaskCovariances(_core.CovarianceProducts):
-    """K covariances kept on the cluster as row blocks; S_k D computed there at every evaluation.
+    """K covariances kept on the cluster as strips of rows above the diagonal, S[lo:hi, lo:] for each
+    row block (about half of each S_k); S_k D computed there at every evaluation.
 
-    Records what each call of :meth:`project` moved between the client and the cluster.
+    With a distributed client the tasks on a strip ask for the worker that holds it (a loose
+    restriction: another worker only if that one is gone), so strips are not copied between
+    workers. Records what each call of :meth:`project` moved between the client and the cluster.
     """
 
-    def __init__(self, blocks, n_samples, traces, n_features):
+    def __init__(self, blocks, bounds, n_samples, traces, n_features):
         super().__init__()
         self._blocks = blocks
+        self._bounds = list(bounds)
+        self._holders = _holders(blocks)
         self._n = [int(n) for n in n_samples]
         self._traces = [float(t) for t in traces]
         self._V = int(n_features)
@@ -273,11 +300,17 @@ class DaskCovariances(_core.CovarianceProducts):
         start = time.perf_counter()
         D = np.ascontiguousarray(D)
         Dd = delayed(D, pure=True)  # one key: shipped once to each worker that needs it
-        tasks = [[delayed(_block_times, pure=True)(b, Dd) for b in self._blocks[k]] for k in datasets]
-        parts = dask.compute(*tasks)
+        tasks = []
+        for k in datasets:
+            parts = []
+            for i, (b, (lo, hi)) in enumerate(zip(self._blocks[k], self._bounds)):
+                with dask.annotate(**self._where(k, i)):
+                    parts.append(delayed(_strip_times, pure=True, nout=2)(b, Dd, lo, hi))
+            # One S_k D per dataset comes back: the shares are added on the cluster.
+            tasks.append(parts[0][0] if len(parts) == 1 else delayed(_assemble, pure=True)(parts, self._bounds))
         out = []
-        for blocks in parts:
-            SD = np.concatenate(blocks, axis=0) if len(blocks) > 1 else np.asarray(blocks[0])
+        for SD in dask.compute(*tasks):
+            SD = np.asarray(SD)
             DtSD = D.T @ SD
             out.append((SD, 0.5 * (DtSD + DtSD.T)))
             self.bytes_from_cluster += SD.nbytes
@@ -285,6 +318,36 @@ class DaskCovariances(_core.CovarianceProducts):
         self.bytes_to_cluster += D.nbytes
         self.seconds += time.perf_counter() - start
         return out
+
+    def _where(self, k, i):
+        if self._holders is None or not self._holders[k][i]:
+            return {}
+        return dict(workers=self._holders[k][i], allow_other_workers=True)
+
+    def matrix(self, k):
+        """S_k (V, V) gathered into the client — for checks on small problems."""
+        import dask
+
+        S = np.zeros((self._V, self._V))
+        for strip, (lo, hi) in zip(dask.compute(*self._blocks[k]), self._bounds):
+            S[lo:hi, lo:] = strip
+            S[hi:, lo:hi] = strip[:, hi - lo:].T
+        return S
+
+
+def _holders(blocks):
+    """The workers holding each persisted strip, when a distributed client holds them; else None."""
+    try:
+        from distributed import default_client, futures_of
+        client = default_client()
+    except (ImportError, ValueError):
+        return None
+    futures = [[futures_of(b) for b in strips] for strips in blocks]
+    flat = [f for strips in futures for fs in strips for f in fs]
+    if not flat:
+        return None
+    who = client.who_has(flat)  # keyed by the futures' keys
+    return [[sorted({w for f in fs for w in who.get(f.key, ())}) for fs in strips] for strips in futures]
 
 
 def _chunk_projected(x, centre, D):
@@ -367,15 +430,19 @@ def statistics(Xs, labels, assume_centered, memory_budget):
     else:
         persisted = dask.persist(*[(s.stats, s.blocks) for s in stats])
         summaries = dask.compute(*[p[0] for p in persisted])
+        # Waits for every strip (each checked where it lives), so that the pass is complete here.
+        finite = dask.compute(*[[delayed(_block_finite, pure=True)(b) for b in p[1]] for p in persisted])
         covariances = None
     n_samples = np.array([int(s[0]) for s in summaries])
-    for label, s in zip(labels, summaries):
+    for k, (label, s) in enumerate(zip(labels, summaries)):
         if not s[3]:
             raise ValueError(f"{label} contains NaN or infinite values")
+        if not (all(finite[k]) if covariances is None else np.isfinite(covariances[k]).all()):
+            raise ValueError(f"{label} is too large in magnitude: its covariance overflows double precision")
     means = np.zeros((K, V)) if assume_centered else np.stack([s[1] for s in summaries])
     traces = [s[2] for s in summaries]
     if covariances is None:
-        covariances = DaskCovariances([p[1] for p in persisted], n_samples, traces, V)
+        covariances = DaskCovariances([p[1] for p in persisted], bounds, n_samples, traces, V)
     info = dict(path=path, reason=reason, memory_budget=budget, covariance_bytes=8 * K * V * V,
                 n_blocks=len(bounds), statistics_seconds=time.perf_counter() - t0)
     return path, n_samples, means, traces, covariances, info
