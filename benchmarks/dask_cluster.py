@@ -18,9 +18,7 @@ Per run: the wall time of ``fit`` (the statistics pass plus the fit), iterations
 the time per iteration and per round trip, the bytes sent between client and cluster (from
 ``dask_info_``, checked against the workers' transfer logs) and between workers (the logs), the
 workers' CPU time in the pass, the peak RSS of the client process (which also runs the scheduler)
-and of every worker process. On the distributed path the script waits for the persisted covariance
-blocks when ``fit``'s pass returns, so that their time counts in the pass rather than in the first
-evaluation. The paths' and the worker
+and of every worker process. The paths' and the worker
 counts' results are compared, and each fit's subspace with the true one. One chunk's generation,
 column sums and Gram matrix are also timed on one core, which gives the per-core SYRK rate the
 "At scale" estimate uses.
@@ -158,7 +156,7 @@ def run_one(config, path, n_workers, outdir):
     import logging
 
     import dask
-    from distributed import Client, LocalCluster, futures_of, wait
+    from distributed import Client, LocalCluster
 
     import metaglasso
     from metaglasso import MetaGraphicalLasso, _dask
@@ -171,22 +169,14 @@ def run_one(config, path, n_workers, outdir):
     dask.config.set({"distributed.admin.low-level-log-length": 1_000_000})
     result = dict(path_requested=path, n_workers=n_workers)
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, memory_limit=cfg["worker_memory"],
-                      dashboard_address=None, processes=True) as cluster, Client(cluster) as client:
+                      dashboard_address=":0", processes=True) as cluster, Client(cluster) as client:
         client.wait_for_workers(n_workers)
         pids = client.run(os.getpid)
         counters = [client.run(_worker_counters)]
-        blocks_wait = [0.0]
         original = _dask.statistics
 
         def statistics(*args, **kwargs):
             out = original(*args, **kwargs)
-            # On the distributed path the pass returns once N_k, the means and the traces are known,
-            # while the covariance blocks it persisted may still be computing: wait for them here, so
-            # that their time counts in the pass and not in the fit's first evaluation.
-            if isinstance(out[4], _dask.DaskCovariances):
-                t = time.perf_counter()
-                wait(futures_of(out[4]._blocks))
-                blocks_wait[0] = time.perf_counter() - t
             counters.append(client.run(_worker_counters))  # between the pass and the fit
             return out
 
@@ -212,7 +202,7 @@ def run_one(config, path, n_workers, outdir):
     workers = set(logs)
     result.update(
         wall=wall, dask_info={k: (v if isinstance(v, str) else float(v)) for k, v in model.dask_info_.items()},
-        blocks_wait=blocks_wait[0], n_iter=int(model.n_iter_), converged=bool(model.converged_),
+        n_iter=int(model.n_iter_), converged=bool(model.converged_),
         objective=float(model.objective_), alignment=space_alignment(truth_D.T, model.components_),
         transfer_pass=_phase(logs, workers, counters[0], counters[1]),
         transfer_fit=_phase(logs, workers, counters[1], counters[2]),
@@ -241,9 +231,10 @@ def chunk_rates(config):
         t0 = time.perf_counter()
         x = make_chunk(V, cfg["n_datasets"], cfg["m_true"], SEED, 0, block_info=info)
         t1 = time.perf_counter()
-        _dask._chunk_sums(x, shift)
+        xc = _dask._centre(x, shift)  # the pass centres each chunk once, then sums it and forms its Gram matrix
+        _dask._chunk_sums(xc)
         t2 = time.perf_counter()
-        _dask._chunk_gram(x, shift, 0, V)
+        _dask._chunk_gram(xc, 0, V)
         t3 = time.perf_counter()
         for name, t in (("generate", t1 - t0), ("sums", t2 - t1), ("gram", t3 - t2)):
             times[name].append(t)
@@ -374,11 +365,13 @@ def at_scale(rates):
     cores = s["nodes"] * s["cores_per_node"]
     rate = rates["syrk_gflops"] * 1e9 / 2  # multiply-adds per second per core
     syrk = N * V * (V + 1) / 2  # multiply-adds, summed over the datasets (ΣN_k = N)
-    gemm = N * V * V
+    gemm = None  # the strips' multiply-adds, once the block rows are known
     import dask
     block_bytes = dask.utils.parse_bytes(dask.config.get("array.chunk-size"))
     block_rows = max(1, min(V, block_bytes // (8 * V)))
     n_blocks = -(-V // block_rows)
+    # Strips S[lo:hi, lo:]: Σ_blocks N · rows · (V − lo) multiply-adds by GEMM.
+    gemm = sum(N * (min(V, lo + block_rows) - lo) * (V - lo) for lo in range(0, V, block_rows))
     cov_bytes = K * V * V * 8
     return dict(
         data=N * V * 8, syrk=syrk, gemm=gemm, cores=cores, rate=rate,
@@ -430,8 +423,8 @@ def report(cfg, config, runs, comparisons, rates, mach, argv, elapsed, load):
         "|---|---|---|---|---|---|---|---|---|",
     ]
 
-    def pass_s(r):  # the pass, including the covariance blocks still computing when it returned
-        return r["dask_info"]["statistics_seconds"] + r.get("blocks_wait", 0.0)
+    def pass_s(r):
+        return r["dask_info"]["statistics_seconds"]
 
     ok = [r for r in runs if "error" not in r]
     for r in runs:
@@ -499,7 +492,6 @@ def report(cfg, config, runs, comparisons, rates, mach, argv, elapsed, load):
         flops = N * V * (V + 1)  # SYRK flops (2 per multiply-add) for the Gram matrices
         passes = ", ".join(f"{_label(r)} {flops / pass_s(r) / r['n_workers'] / 1e9:.1f}" for r in ok)
         dist = [r for r in ok if r["dask_info"]["path"] == "distributed"]
-        waits = ", ".join(f"{_label(r)} {_fmt_s(r['blocks_wait'])}" for r in dist)
         served = "; ".join(f"{_label(r)}: {_fmt_b(r['transfer_fit']['to_client'])} sent, "
                            f"{_fmt_b(r['dask_info']['bytes_from_cluster'])} in `dask_info_`" for r in dist)
         moved = [(r, r["transfer_fit"]["inter_worker_keys"].get("finish_block", 0)) for r in dist]
@@ -509,7 +501,7 @@ def report(cfg, config, runs, comparisons, rates, mach, argv, elapsed, load):
             f"The statistics pass generates every chunk, sums its columns and forms its Gram matrix by SYRK "
             f"({N:,} × {V:,}² / 2 = {N * V * (V + 1) / 2:.1e} multiply-adds in all); on one core one "
             f"{cfg['chunk_rows']:,}-row chunk takes {_fmt_s(rates['generate'])} to generate, "
-            f"{_fmt_s(rates['sums'])} for the column sums and {_fmt_s(rates['gram'])} for the Gram matrix "
+            f"{_fmt_s(rates['sums'])} to centre it and sum its columns and {_fmt_s(rates['gram'])} for the Gram matrix "
             f"({rates['syrk_gflops']:.1f} GFLOP/s), so {n_chunks} chunks need about "
             f"{_fmt_s(n_chunks * (rates['generate'] + rates['sums'] + rates['gram']))} of one core. The pass's "
             f"effective Gram rate per worker (Gram flops / pass time / workers, generation included), in GFLOP/s: "
@@ -531,11 +523,8 @@ def report(cfg, config, runs, comparisons, rates, mach, argv, elapsed, load):
             lines += ["What the pass moved between workers, by task: " + "; ".join(between) + ".", ""]
         if dist:
             lines += [
-                f"On the distributed path `fit`'s pass returns once N_k, the means and the traces are known, while "
-                f"the covariance blocks it persisted may still be computing; the script waits for them before the "
-                f"fit starts and counts that wait in the pass column ({waits}; `dask_info_[\"statistics_seconds\"]` "
-                f"leaves it out, and without the wait it would fall in the first evaluation). Between workers, "
-                f"during the fit "
+                f"On the distributed path the pass returns once every covariance strip is computed and checked on "
+                f"its worker, and the products on a strip run where it lives. Between workers, during the fit "
                 + (f"{moved}. " if moved else "only D moves. ")
                 + f"The bytes the workers sent to the client during the fit (from their transfer logs) "
                 + ("match" if all(abs(r["transfer_fit"]["to_client"] - r["dask_info"]["bytes_from_cluster"])
@@ -556,19 +545,20 @@ def report(cfg, config, runs, comparisons, rates, mach, argv, elapsed, load):
         f"V = {s['n_features']:,}, {_pow10(s['n_samples'])} samples in K = {s['n_datasets']} datasets, M = "
         f"{s['n_components']}, on {s['nodes']} nodes: the data are {_pow10(s['n_samples'])} × {s['n_features']:,} "
         f"× 8 B = {_fmt_b(a['data'])} ({_fmt_b(a['data'] / s['nodes'])} per node). The Gram matrices take N V²/2 = "
-        f"{a['syrk']:.1e} multiply-adds by SYRK (the covariance path, one block per S_k), but N V² = "
-        f"{a['gemm']:.1e} on the distributed path, whose S_k is cut into {a['n_blocks']} row blocks of "
-        f"{a['block_rows']} rows (dask's `array.chunk-size`, {_fmt_b(a['block_bytes'])}) formed by GEMM. At the "
+        f"{a['syrk']:.1e} multiply-adds by SYRK (the covariance path, one block per S_k), and N V (V + rows)/2 = "
+        f"{a['gemm']:.1e} on the distributed path, whose S_k is kept as {a['n_blocks']} strips above the diagonal "
+        f"of {a['block_rows']} rows (at most dask's `array.chunk-size`, {_fmt_b(a['block_bytes'])}) formed by "
+        f"GEMM. At the "
         f"{rates['syrk_gflops'] / 2:.0f} G multiply-adds/s per core measured above for SYRK "
         f"({rates['syrk_gflops']:.0f} GFLOP/s) and assuming {s['cores_per_node']} such cores per node "
         f"({a['cores']:,} cores), that is "
         f"{a['syrk_seconds'] / 60:.0f} min of arithmetic (SYRK) or {a['gemm_seconds'] / 60:.0f} min (GEMM), "
         f"not counting the time to read {_fmt_b(a['data'])}. The {s['n_datasets']} covariances take K V² · 8 = "
         f"{_fmt_b(a['cov_bytes'])} ({_fmt_b(a['gram_bytes'])} each): {_fmt_b(a['cov_per_node'])} per node on "
-        f"the distributed path. Every chunk's partial Gram matrix is V² · 8 = {_fmt_b(a['gram_bytes'])} whatever "
-        f"its rows: with 128 MiB chunks ({a['block_rows']} rows) the reduction tree holds and moves "
-        f"{a['gram_bytes'] / a['block_bytes']:.0f} times the bytes of the data, so the chunks should have at least "
-        f"V rows ({_fmt_b(a['gram_bytes'])} each) to keep it to the size of the data; on the covariance path "
+        f"the distributed path (about half that in strips). A chunk of r rows holds r V · 8 bytes of data but "
+        f"adds partial Gram matrices of V² · 8 = {_fmt_b(a['gram_bytes'])} (SYRK; about half in strips) to the "
+        f"reduction tree whatever r, so chunks should have at least V rows ({_fmt_b(a['gram_bytes'])} each) to "
+        f"keep the tree's traffic to the size of the data; on the covariance path "
         f"each node of the tree adds 8 full V × V matrices ({_fmt_b(9 * a['gram_bytes'])} in one task). "
         f"Per evaluation on the distributed path D (V M · 8 = "
         f"{_fmt_b(a['d_bytes'])}) goes to each node holding blocks and S_k D (K V M · 8 = {_fmt_b(a['sd_bytes'])}) "
