@@ -159,6 +159,10 @@ def test_bad_dask_input_is_named(data):
         MetaGraphicalLasso(M, ALPHA).fit(as_dask([Xs[0], Xs[1][:, :-1]]))
     with pytest.raises(ValueError, match="must be 2-D"):
         MetaGraphicalLasso(M, ALPHA).fit([da.zeros(5)])
+    sparse = pytest.importorskip("scipy.sparse")
+    lazy_sparse = as_dask(Xs)[0].map_blocks(sparse.csr_matrix, meta=sparse.csr_matrix((0, 0)))
+    with pytest.raises(ValueError, match=r"Xs\[0\] must have dense NumPy chunks; got chunks of type csr_matrix"):
+        MetaGraphicalLasso(M, ALPHA).fit([lazy_sparse] + as_dask(Xs)[1:])
     with pytest.raises(ValueError, match="n_components must be smaller"):
         MetaGraphicalLasso(V, ALPHA).fit(as_dask(Xs))
 

@@ -130,6 +130,10 @@ def check_dask_datasets(Xs, labels=None, name="Xs"):
             X = da.from_array(np.asarray(X))
         if X.ndim != 2:
             raise ValueError(f"{label} must be 2-D (n_samples, n_features); got ndim={X.ndim}")
+        meta = getattr(X, "_meta", None)
+        if meta is not None and not isinstance(meta, np.ndarray):
+            raise ValueError(f"{label} must have dense NumPy chunks; got chunks of type {type(meta).__name__} "
+                             f"(e.g. X.map_blocks(lambda b: b.toarray()) densifies sparse chunks lazily)")
         dtype = X.dtype
         if np.issubdtype(dtype, np.complexfloating) or not (np.issubdtype(dtype, np.number) or dtype == bool):
             raise ValueError(f"{label} must be real and numeric; got dtype {dtype}")
