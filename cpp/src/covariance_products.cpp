@@ -35,11 +35,9 @@ Matrix CovarianceProducts::pca_start(Index m, int n_threads) const {
   const BlockOperator sum = [&](const Eigen::Ref<const Matrix>& X, Eigen::Ref<Matrix> Y) {
     project(X, all.data(), K, out.data(), n_threads);
     Y.setZero();
-    for (const Projection& p : products) {
-      if (p.SD.rows() != d || p.SD.cols() != X.cols())
-        throw std::invalid_argument("CovarianceProducts::project returned S_k D of shape (" +
-                                    std::to_string(p.SD.rows()) + ", " + std::to_string(p.SD.cols()) +
-                                    "); expected (" + std::to_string(d) + ", " + std::to_string(X.cols()) + ")");
+    for (Index k = 0; k < K; ++k) {
+      const Projection& p = products[static_cast<std::size_t>(k)];
+      check_projection_shapes(p, k, d, X.cols());
       Y += p.SD;
     }
   };
@@ -76,6 +74,15 @@ void DatasetProducts::project(const Eigen::Ref<const Matrix>& D, const Index* ks
 
 Matrix DatasetProducts::pca_start(Index m, int n_threads) const {
   return pca_initial_projection(*data_, m, n_threads);
+}
+
+void check_projection_shapes(const Projection& p, Index k, Index d, Index M) {
+  if (p.SD.rows() != d || p.SD.cols() != M || p.DtSD.rows() != M || p.DtSD.cols() != M)
+    throw std::invalid_argument("dataset " + std::to_string(k) + ": the covariance products have shapes (" +
+                                std::to_string(p.SD.rows()) + ", " + std::to_string(p.SD.cols()) + ") and (" +
+                                std::to_string(p.DtSD.rows()) + ", " + std::to_string(p.DtSD.cols()) +
+                                "); expected (" + std::to_string(d) + ", " + std::to_string(M) + ") and (" +
+                                std::to_string(M) + ", " + std::to_string(M) + ")");
 }
 
 void validate_products(const CovarianceProducts& products) {

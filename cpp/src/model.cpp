@@ -93,15 +93,10 @@ void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const M
   products.project(D, ks, count, out.data(), n_threads);
   for (Index i = 0; i < count; ++i) {  // an operator's results are checked before they are used
     const auto& p = *out[static_cast<std::size_t>(i)];
-    const std::string name = "dataset " + std::to_string(ks[i]);
-    if (p.SD.rows() != d || p.SD.cols() != M || p.DtSD.rows() != M || p.DtSD.cols() != M)
-      throw std::invalid_argument(name + ": the covariance products have shapes (" + std::to_string(p.SD.rows()) +
-                                  ", " + std::to_string(p.SD.cols()) + ") and (" + std::to_string(p.DtSD.rows()) +
-                                  ", " + std::to_string(p.DtSD.cols()) + "); expected (" + std::to_string(d) +
-                                  ", " + std::to_string(M) + ") and (" + std::to_string(M) + ", " +
-                                  std::to_string(M) + ")");
+    check_projection_shapes(p, ks[i], d, M);
     if (!p.SD.allFinite() || !p.DtSD.allFinite())
-      throw std::invalid_argument(name + ": the covariance products contain NaN or infinite values");
+      throw std::invalid_argument("dataset " + std::to_string(ks[i]) +
+                                  ": the covariance products contain NaN or infinite values");
   }
   // The operator is asked for its sizes here, on the calling thread, not inside the parallel loop.
   const Index V = products.n_features();

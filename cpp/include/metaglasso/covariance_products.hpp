@@ -89,6 +89,10 @@ class DatasetProducts final : public CovarianceProducts {
   const std::vector<Dataset>* data_;
 };
 
+/// Checks that products of dataset k at a D (d, M) have the shapes of S_k D (d, M) and Dᵀ S_k D (M, M).
+/// @throws std::invalid_argument naming the dataset and both shapes.
+void check_projection_shapes(const Projection& p, Index k, Index d, Index M);
+
 /// Checks the sizes an operator reports: K ≥ 1, 1 ≤ d ≤ V, N_k ≥ 1 and finite tr S_k ≥ 0.
 /// @throws std::invalid_argument naming the dataset and the value.
 void validate_products(const CovarianceProducts& products);
