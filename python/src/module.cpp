@@ -173,6 +173,26 @@ py::dict fit_dict(const mg::FitResult& r) {
   return d;
 }
 
+// The part every fit entry point shares: options and start from its arguments, then `fit(start, options)`
+// without the GIL, and the result as a dict.
+template <class Fit>
+py::dict run_fit(double alpha, const std::string& init, const std::optional<mg::Matrix>& components,
+                 mg::Index n_components, const std::string& solver, int max_iter, double tol, double learning_rate,
+                 mg::Index batch_size, std::uint64_t seed, double glasso_tol, int glasso_max_iter,
+                 bool penalize_diagonal, int n_threads, const py::object& callback, bool check_interrupts,
+                 const Fit& fit) {
+  const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
+                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads,
+                                       callback, check_interrupts);
+  const mg::Start start = make_start(init, components, n_components, seed);
+  mg::FitResult r;
+  {
+    py::gil_scoped_release release;
+    r = fit(start, o);
+  }
+  return fit_dict(r);
+}
+
 // Python subclasses of CovarianceProducts. The core calls them from the thread that runs the fit, with
 // the GIL released; each method takes it. project receives D as a (d, M) array and the list of dataset
 // indices and returns one (S_k D, Dᵀ S_k D) pair per index.
@@ -323,20 +343,15 @@ PYBIND11_MODULE(_core, m) {
          mg::Index batch_size, std::uint64_t seed, bool assume_centered, const std::string& representation,
          bool compress, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads,
          const py::object& callback, bool check_interrupts) {
-        const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
-                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads,
-                                       callback, check_interrupts);
-        const mg::Start start = make_start(init, components, n_components, seed);
         mg::DataOptions data_options;
         data_options.assume_centered = assume_centered;
         data_options.representation = mg::parse_representation(representation);
         data_options.compress = compress;
-        mg::FitResult r;
-        {
-          py::gil_scoped_release release;
-          r = mg::fit_data(as_data_list(Xs), start, o, data_options);
-        }
-        return fit_dict(r);
+        return run_fit(alpha, init, components, n_components, solver, max_iter, tol, learning_rate, batch_size, seed,
+                       glasso_tol, glasso_max_iter, penalize_diagonal, n_threads, callback, check_interrupts,
+                       [&](const mg::Start& start, const mg::FitOptions& o) {
+                         return mg::fit_data(as_data_list(Xs), start, o, data_options);
+                       });
       },
       py::arg("Xs"), py::arg("alpha"), py::arg("init") = "pca", py::arg("components") = py::none(),
       py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 500, py::arg("tol") = 1e-8,
@@ -366,16 +381,9 @@ PYBIND11_MODULE(_core, m) {
          double tol, double learning_rate, mg::Index batch_size, std::uint64_t seed, double glasso_tol,
          int glasso_max_iter, bool penalize_diagonal, int n_threads, const py::object& callback,
          bool check_interrupts) {
-        const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
-                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads,
-                                       callback, check_interrupts);
-        const mg::Start start = make_start(init, components, n_components, seed);
-        mg::FitResult r;
-        {
-          py::gil_scoped_release release;
-          r = mg::fit(products, start, o);
-        }
-        return fit_dict(r);
+        return run_fit(alpha, init, components, n_components, solver, max_iter, tol, learning_rate, batch_size, seed,
+                       glasso_tol, glasso_max_iter, penalize_diagonal, n_threads, callback, check_interrupts,
+                       [&](const mg::Start& start, const mg::FitOptions& o) { return mg::fit(products, start, o); });
       },
       py::arg("products"), py::arg("alpha"), py::arg("init") = "pca", py::arg("components") = py::none(),
       py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 500, py::arg("tol") = 1e-8,
@@ -392,16 +400,11 @@ PYBIND11_MODULE(_core, m) {
          const std::string& solver, int max_iter, double tol, double learning_rate, mg::Index batch_size,
          std::uint64_t seed, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads,
          const py::object& callback, bool check_interrupts) {
-        const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
-                                       glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads,
-                                       callback, check_interrupts);
-        const mg::Start start = make_start(init, components, n_components, seed);
-        mg::FitResult r;
-        {
-          py::gil_scoped_release release;
-          r = mg::fit_covariances(as_data_list(covariances), n_samples, start, o);
-        }
-        return fit_dict(r);
+        return run_fit(alpha, init, components, n_components, solver, max_iter, tol, learning_rate, batch_size, seed,
+                       glasso_tol, glasso_max_iter, penalize_diagonal, n_threads, callback, check_interrupts,
+                       [&](const mg::Start& start, const mg::FitOptions& o) {
+                         return mg::fit_covariances(as_data_list(covariances), n_samples, start, o);
+                       });
       },
       py::arg("covariances"), py::arg("n_samples"), py::arg("alpha"), py::arg("init") = "pca",
       py::arg("components") = py::none(), py::arg("n_components") = 0, py::arg("solver") = "lbfgs",
