@@ -235,7 +235,8 @@ def _assemble(parts, bounds):
     V = bounds[-1][1]
     SD = np.zeros((V, first.shape[1]))
     for (own, below), (lo, hi) in zip(parts, bounds):
-        SD[lo:] += np.concatenate([own, below]) if below.size else own
+        SD[lo:hi] += own
+        SD[hi:] += below
     return SD
 
 

@@ -376,7 +376,7 @@ class MetaGraphicalLasso:
         -------
         self
         """
-        _dask.check_memory_budget(self.memory_budget)
+        budget = _dask.check_memory_budget(self.memory_budget)
         from_anndata = _is_anndata(Xs)
         if from_anndata:
             from metaglasso.bio import _split
@@ -389,7 +389,7 @@ class MetaGraphicalLasso:
             origin = dict(dataset_names_=groups, dropped_groups_=dropped, groupby_=groupby, layer_=layer)
             if _dask.any_dask(arrays):
                 labels = [f"group {g!r} of adata.obs[{groupby!r}]" for g in groups]
-                return self._fit_dask(arrays, labels, names, origin)
+                return self._fit_dask(arrays, labels, names, origin, budget)
         else:
             for arg, value in (("groupby", groupby), ("layer", layer), ("min_cells", min_cells)):
                 if value is not None:
@@ -397,7 +397,7 @@ class MetaGraphicalLasso:
                                      f"{type(Xs).__name__}")
             origin = dict.fromkeys(_ANNDATA_ATTRIBUTES)
             if _dask.any_dask(Xs):
-                return self._fit_dask(Xs, None, None, origin)
+                return self._fit_dask(Xs, None, None, origin, budget)
             arrays, names = check_datasets(Xs)
         n_features = arrays[0].shape[1]
         p = self._validated_params(n_features)
@@ -434,20 +434,26 @@ class MetaGraphicalLasso:
         elif hasattr(self, "dask_info_"):
             del self.dask_info_
 
-    def _fit_dask(self, Xs, labels, names, origin):
+    def _fit_dask(self, Xs, labels, names, origin, budget):
         """fit for Dask arrays: sufficient statistics on the cluster, then the core (see metaglasso._dask)."""
-        budget = _dask.check_memory_budget(self.memory_budget)
         arrays, labels = _dask.check_dask_datasets(Xs, labels)
         n_features = arrays[0].shape[1]
         p = self._validated_params(n_features)
         p["init"], p["components"] = self._start(n_features, p)
+
+        def check_counts(counts):
+            shapes = [np.empty((int(n), 0)) for n in counts]  # what the sample checks read: the row counts
+            if origin["groupby_"] is not None:
+                _check_enough_cells(shapes, origin["dataset_names_"], origin["groupby_"], p["m"],
+                                    bool(self.assume_centered))
+            check_enough_samples(shapes, p["m"], bool(self.assume_centered))
+
+        known = [X.shape[0] for X in arrays]
+        if not any(np.isnan(known)):  # before the pass when the row counts are known, else after it
+            check_counts(known)
         path, n_samples, means, traces, covariances, info = _dask.statistics(
             arrays, labels, bool(self.assume_centered), budget)
-        shapes = [np.empty((int(n), 0)) for n in n_samples]  # what the sample checks read: the row counts
-        if origin["groupby_"] is not None:
-            _check_enough_cells(shapes, origin["dataset_names_"], origin["groupby_"], p["m"],
-                                bool(self.assume_centered))
-        check_enough_samples(shapes, p["m"], bool(self.assume_centered))
+        check_counts(n_samples)
         start = time.perf_counter()
         if path == "covariance":
             res = _core.fit_covariances(covariances, [int(n) for n in n_samples], p["alpha"], **self._core_options(p))
