@@ -287,28 +287,6 @@ def _pow10(n):
     return f"{n:,}"
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _git_state():
-    try:
-        head = subprocess.run(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(HERE.parent), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" with uncommitted changes" if dirty else "")
-
-
 def machine():
     import dask
     import distributed
@@ -316,6 +294,7 @@ def machine():
     import scipy
 
     import metaglasso
+    from compare import cpu_model, git_state  # the description compare.py gives of the machine
 
     blas = "unknown"
     try:
@@ -324,11 +303,11 @@ def machine():
     except Exception:  # noqa: BLE001 - only a description
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return dict(cpu=_cpu_model(), cores=os.cpu_count(), usable=usable, memory=psutil.virtual_memory().total,
+    return dict(cpu=cpu_model(), cores=os.cpu_count(), usable=usable, memory=psutil.virtual_memory().total,
                 os=f"{platform.system()} {platform.release()} ({platform.machine()})",
                 python=platform.python_version(), dask=dask.__version__, distributed=distributed.__version__,
                 numpy=np.__version__, scipy=scipy.__version__, blas=blas, metaglasso=metaglasso.__version__,
-                git=_git_state())
+                git=git_state())
 
 
 def _label(run):
