@@ -247,7 +247,7 @@ def _tree(delayed, func, parts):
 
 
 class _Statistics:
-    """Per dataset: delayed (N, mean, tr S, finite) and the delayed row blocks of S_k."""
+    """Per dataset: delayed (N, mean, tr S, finite) and the delayed strips S[lo:hi, lo:] of S_k."""
 
     def __init__(self, X, shift, bounds, assume_centered):
         from dask import delayed
@@ -403,7 +403,7 @@ def plan(n_datasets, n_features, memory_budget):
                               f"reduced on the cluster and gathered into the client"), budget
     return "distributed", (f"the {n_datasets} covariances ({n_datasets} x {n_features}^2 float64 = "
                            f"{_format_bytes(need)}) exceed memory_budget={_format_bytes(budget)}: they stay on the "
-                           f"cluster in row blocks, and S_k D is computed there at every evaluation"), budget
+                           f"cluster in strips of rows, and S_k D is computed there at every evaluation"), budget
 
 
 def statistics(Xs, labels, assume_centered, memory_budget):

@@ -166,7 +166,8 @@ class MetaGraphicalLasso:
         in the V features.
     representations_ : list of str
         How the solver held each S_k: ``"data"`` (a Gram factor) or ``"covariance"``; in span
-        coordinates when ``compression_rank_`` is set.
+        coordinates when ``compression_rank_`` is set. After a fit on Dask arrays ``"covariance"``
+        or ``"distributed"`` (on the cluster; see ``memory_budget``).
     converged_ : bool
         Whether the tolerance was met (a ConvergenceWarning is issued otherwise).
     n_features_in_ : int
@@ -183,7 +184,7 @@ class MetaGraphicalLasso:
         N_k.
     dask_info_ : dict
         Only after a fit on Dask arrays: ``path`` ("covariance" or "distributed"), ``reason``,
-        ``memory_budget`` and ``covariance_bytes`` (K·V²·8), ``n_blocks`` (row blocks per S_k),
+        ``memory_budget`` and ``covariance_bytes`` (K·V²·8), ``n_blocks`` (strips of rows per S_k),
         ``statistics_seconds`` (the pass over the data), ``fit_seconds``; on the distributed path
         also ``n_evaluations`` (round trips to the cluster), ``bytes_to_cluster`` and
         ``bytes_from_cluster`` (the arrays sent and received by them) and ``products_seconds``.
