@@ -58,6 +58,7 @@ void check_n_components(Index M, Index V) {
 
 void validate(const CovarianceProducts& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& o) {
   validate_products(data);
+  o.penalty().validate(data.n_datasets());
   const Index V = data.n_features(), d = data.dimension();
   if (D0.rows() != d)
     throw std::invalid_argument("D0 must have " + std::to_string(d) + " rows (the datasets' dimension); got shape (" +
@@ -88,9 +89,10 @@ std::vector<Index> iota(Index K) {
 }
 
 // f(D) and its Riemannian gradient into preallocated storage (G, work: scratch).
-double evaluate(const CovarianceProducts& data, const Matrix& D, const FitOptions& o, const std::vector<Index>& all,
-                std::vector<DatasetState>& states, Matrix& grad, Matrix& G, Matrix& work) {
-  refit_datasets(data, D, o.alpha, o.glasso, all.data(), static_cast<Index>(all.size()), states, o.n_threads);
+double evaluate(const CovarianceProducts& data, const Matrix& D, const Penalty& rho, const FitOptions& o,
+                const std::vector<Index>& all, std::vector<DatasetState>& states, Matrix& grad, Matrix& G,
+                Matrix& work) {
+  refit_datasets(data, D, rho, o.glasso, all.data(), static_cast<Index>(all.size()), states, o.n_threads);
   double f = 0.0;
   for (const auto& s : states) f += s.objective;
   G.setZero();
@@ -144,13 +146,14 @@ FitResult fit_adam(const CovarianceProducts& data, const Matrix& D0, const FitOp
   std::vector<DatasetState> states(static_cast<std::size_t>(K));
   SplitMix64 rng(o.seed);
   long long t = 0;
+  const Penalty rho = o.penalty();
 
   for (int epoch = 1; epoch <= o.max_iter; ++epoch) {
     const std::vector<Index> order = rng.permutation(K);  // drawn every epoch, even when B == K
     double epoch_loss = 0.0;
     for (Index begin = 0; begin < K; begin += B) {
       const Index end = std::min(begin + B, K);
-      refit_datasets(data, D, o.alpha, o.glasso, order.data() + begin, end - begin, states, o.n_threads);
+      refit_datasets(data, D, rho, o.glasso, order.data() + begin, end - begin, states, o.n_threads);
       G.setZero();
       for (Index i = begin; i < end; ++i) {  // sums in batch order
         const auto& s = states[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
@@ -179,7 +182,7 @@ FitResult fit_adam(const CovarianceProducts& data, const Matrix& D0, const FitOp
     }
   }
 
-  r.objective = evaluate(data, D, o, iota(K), states, g, G, work);
+  r.objective = evaluate(data, D, rho, o, iota(K), states, g, G, work);
   r.gradient_norm = g.norm();
   r.components = std::move(D);
   collect(data, states, r);
@@ -235,6 +238,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
   const auto memory = static_cast<std::size_t>(o.lbfgs_memory);
 
   const std::vector<Index> all = iota(data.n_datasets());
+  const Penalty rho = o.penalty();
 
   FitResult r;
   Matrix D = D0, g(V, M), D_trial(V, M), g_trial(V, M), p(V, M), q(V, M), Z(V, M), work(M, M), G(V, M);
@@ -245,7 +249,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
   std::vector<double> alphas(memory);
   Pair spare;
 
-  double f = evaluate(data, D, o, all, states, g, G, work);
+  double f = evaluate(data, D, rho, o, all, states, g, G, work);
   if (!std::isfinite(f)) throw NumericalError("objective is not finite at D0");
   r.objective_history.push_back(f);
   const double g0_norm = g.norm();
@@ -295,7 +299,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
       retract(Z, D_trial);
       for (std::size_t k = 0; k < states.size(); ++k)  // warm starts of the trial's glassos
         trial_states[k].glasso.precision = states[k].glasso.precision;
-      f_trial = evaluate(data, D_trial, o, all, trial_states, g_trial, G, work);
+      f_trial = evaluate(data, D_trial, rho, o, all, trial_states, g_trial, G, work);
       if (o.interrupt_check) o.interrupt_check();
       if (std::isfinite(f_trial) && f_trial <= f + kArmijo * tau * slope) {
         accepted = true;
@@ -377,7 +381,49 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
 FitResult fit(const CovarianceProducts& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& options) {
   validate(data, D0, options);
   const Matrix D = D0;
-  return options.solver == Solver::Adam ? fit_adam(data, D, options) : fit_lbfgs(data, D, options);
+  FitResult r = options.solver == Solver::Adam ? fit_adam(data, D, options) : fit_lbfgs(data, D, options);
+  canonicalize(r);
+  return r;
+}
+
+void canonicalize(FitResult& r) {
+  Matrix& D = r.components;
+  const Index M = D.cols();
+  Vector v = Vector::Zero(M);
+  for (const auto& C : r.covariances) {
+    if (C.rows() != M || C.cols() != M)
+      throw std::invalid_argument("canonicalize: covariances must be (M, M) with M = components.cols() = " +
+                                  std::to_string(M));
+    v += C.diagonal();
+  }
+  for (const auto& P : r.precisions)
+    if (P.rows() != M || P.cols() != M)
+      throw std::invalid_argument("canonicalize: precisions must be (M, M) with M = components.cols() = " +
+                                  std::to_string(M));
+  std::vector<Index> order = iota(M);
+  std::stable_sort(order.begin(), order.end(), [&v](Index a, Index b) { return v(a) > v(b); });
+  Vector signs(M);
+  for (Index j = 0; j < M; ++j) {
+    const auto column = D.col(order[static_cast<std::size_t>(j)]);
+    Index top = 0;
+    for (Index i = 1; i < column.size(); ++i)
+      if (std::abs(column(i)) > std::abs(column(top))) top = i;
+    signs(j) = column(top) < 0.0 ? -1.0 : 1.0;
+  }
+  Matrix out(D.rows(), M);
+  for (Index j = 0; j < M; ++j) out.col(j) = signs(j) * D.col(order[static_cast<std::size_t>(j)]);
+  D = std::move(out);
+  auto permute = [&](std::vector<Matrix>& mats) {
+    for (auto& A : mats) {
+      Matrix B(M, M);
+      for (Index b = 0; b < M; ++b)
+        for (Index a = 0; a < M; ++a)
+          B(a, b) = signs(a) * signs(b) * A(order[static_cast<std::size_t>(a)], order[static_cast<std::size_t>(b)]);
+      A = std::move(B);
+    }
+  };
+  permute(r.precisions);
+  permute(r.covariances);
 }
 
 FitResult fit(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& options) {
@@ -503,6 +549,7 @@ FitResult fit_data(const DataList& Xs, const Start& start, const FitOptions& opt
       // to working precision).
       r.components = polar_retraction(span.to_features(Xs, r.components, options.n_threads));
       r.compression_rank = span.rank();
+      canonicalize(r);  // the signs in the V features, not in span coordinates
       return r;
     }
   }

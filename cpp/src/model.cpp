@@ -32,6 +32,21 @@ void check_latent_variances(double trace_S, const Eigen::Ref<const Matrix>& DtSD
 
 }  // namespace
 
+void Penalty::validate(Index n_datasets) const {
+  if (values_.empty()) {
+    if (!(common_ >= 0.0) || !std::isfinite(common_))
+      throw std::invalid_argument("alpha must be finite and >= 0; got " + detail::format_number(common_));
+    return;
+  }
+  if (static_cast<Index>(values_.size()) != n_datasets)
+    throw std::invalid_argument("alpha must hold one value per dataset (" + std::to_string(n_datasets) + "); got " +
+                                std::to_string(values_.size()));
+  for (std::size_t k = 0; k < values_.size(); ++k)
+    if (!(values_[k] >= 0.0) || !std::isfinite(values_[k]))
+      throw std::invalid_argument("alpha[" + std::to_string(k) + "] must be finite and >= 0; got " +
+                                  detail::format_number(values_[k]));
+}
+
 double noise_variance(double trace_S, const Eigen::Ref<const Matrix>& DtSD, Index n_features) {
   const Index M = DtSD.rows();
   if (n_features <= M)
@@ -82,10 +97,11 @@ void refit_from_projection(double trace_S, Index n_features, double rho, const G
                         glasso_options.penalize_diagonal);
 }
 
-void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, double rho,
+void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
                     const GlassoOptions& glasso_options, const Index* ks, Index count,
                     std::vector<DatasetState>& states, int n_threads) {
   const auto K = static_cast<std::size_t>(products.n_datasets());
+  rho.validate(static_cast<Index>(K));
   if (states.size() != K) states.resize(K);
   const Index d = D.rows(), M = D.cols();
   std::vector<Projection*> out(static_cast<std::size_t>(count));
@@ -107,7 +123,7 @@ void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const M
   detail::for_each_index(count, nt, outer, [&](Index i) {
     const Index k = ks[i];
     try {
-      refit_from_projection(traces[static_cast<std::size_t>(i)], V, rho, glasso_options,
+      refit_from_projection(traces[static_cast<std::size_t>(i)], V, rho[k], glasso_options,
                             states[static_cast<std::size_t>(k)]);
     } catch (const NumericalError& e) {
       throw NumericalError("dataset " + std::to_string(k) + ": " + e.what());
@@ -115,7 +131,7 @@ void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const M
   });
 }
 
-void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, double rho,
+void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
                     const GlassoOptions& glasso_options, const Index* ks, Index count,
                     std::vector<DatasetState>& states, int n_threads) {
   refit_datasets(DatasetProducts(data), D, rho, glasso_options, ks, count, states, n_threads);
@@ -164,7 +180,7 @@ void PolarRetraction::operator()(const Eigen::Ref<const Matrix>& Z, Matrix& out)
   qr_.householderQ().applyThisOnTheLeft(out, work_);
 }
 
-double profile_objective(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, double rho,
+double profile_objective(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
                          const GlassoOptions& glasso_options, std::vector<DatasetState>& states,
                          Matrix* riemannian_grad, int n_threads) {
   const Index K = products.n_datasets();
@@ -181,7 +197,7 @@ double profile_objective(const CovarianceProducts& products, const Eigen::Ref<co
   return f;
 }
 
-double profile_objective(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, double rho,
+double profile_objective(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
                          const GlassoOptions& glasso_options, std::vector<DatasetState>& states,
                          Matrix* riemannian_grad, int n_threads) {
   return profile_objective(DatasetProducts(data), D, rho, glasso_options, states, riemannian_grad, n_threads);

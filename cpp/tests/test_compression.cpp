@@ -199,6 +199,11 @@ TEST_CASE("fit_data: compressed and uncompressed L-BFGS give the same fit") {
     CHECK(max_abs(a.components - b.components) < 1e-8);
     CHECK(a.objective == doctest::Approx(b.objective).epsilon(1e-10));
     CHECK(max_abs(a.components.transpose() * a.components - Matrix::Identity(M, M)) < 1e-13);
+    for (Index j = 0; j < M; ++j) {  // canonical signs in the V features, not in span coordinates
+      Index top = 0;
+      a.components.col(j).cwiseAbs().maxCoeff(&top);
+      CHECK(a.components(top, j) > 0.0);
+    }
     REQUIRE(a.representations.size() == 3);
     for (std::size_t k = 0; k < 3; ++k) {
       CHECK(a.representations[k] == Representation::Data);

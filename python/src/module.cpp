@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "metaglasso/metaglasso.hpp"
@@ -136,11 +137,20 @@ void install_hooks(mg::FitOptions& o, const py::object& callback, bool check_int
   }
 }
 
-mg::FitOptions fit_options(double alpha, const std::string& solver, int max_iter, double tol, double learning_rate,
+// ρ for every dataset, or one ρ_k per dataset.
+using Alpha = std::variant<double, std::vector<double>>;
+
+mg::Penalty make_penalty(const Alpha& alpha) {
+  if (const auto* rho = std::get_if<double>(&alpha)) return *rho;
+  return mg::Penalty(std::get<std::vector<double>>(alpha));
+}
+
+mg::FitOptions fit_options(const Alpha& alpha, const std::string& solver, int max_iter, double tol, double learning_rate,
                            mg::Index batch_size, std::uint64_t seed, const mg::GlassoOptions& glasso, int n_threads,
                            const py::object& callback, bool check_interrupts) {
   mg::FitOptions o;
-  o.alpha = alpha;
+  if (const auto* rho = std::get_if<double>(&alpha)) o.alpha = *rho;
+  else o.dataset_alphas = std::get<std::vector<double>>(alpha);
   if (solver == "adam") o.solver = mg::Solver::Adam;
   else if (solver == "lbfgs") o.solver = mg::Solver::LBFGS;
   else throw std::invalid_argument("solver must be 'adam' or 'lbfgs'; got '" + solver + "'");
@@ -176,7 +186,7 @@ py::dict fit_dict(const mg::FitResult& r) {
 // The part every fit entry point shares: options and start from its arguments, then `fit(start, options)`
 // without the GIL, and the result as a dict.
 template <class Fit>
-py::dict run_fit(double alpha, const std::string& init, const std::optional<mg::Matrix>& components,
+py::dict run_fit(const Alpha& alpha, const std::string& init, const std::optional<mg::Matrix>& components,
                  mg::Index n_components, const std::string& solver, int max_iter, double tol, double learning_rate,
                  mg::Index batch_size, std::uint64_t seed, double glasso_tol, int glasso_max_iter,
                  bool penalize_diagonal, int n_threads, const py::object& callback, bool check_interrupts,
@@ -319,26 +329,29 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "profile_objective",
-      [](const std::vector<CArray>& Xs, const mg::Matrix& D, double alpha, bool assume_centered, double glasso_tol,
-         int glasso_max_iter, bool penalize_diagonal, int n_threads) {
+      [](const std::vector<CArray>& Xs, const mg::Matrix& D, const Alpha& alpha, bool assume_centered,
+         double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads) {
         std::vector<mg::DatasetState> states;
         mg::Matrix grad;
         double f = 0.0;
+        const mg::Penalty rho = make_penalty(alpha);
         {
           py::gil_scoped_release release;
-          f = mg::profile_objective(make_datasets(Xs, assume_centered), D, alpha,
+          f = mg::profile_objective(make_datasets(Xs, assume_centered), D, rho,
                                     glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), states, &grad,
                                     n_threads);
         }
         return py::make_tuple(f, grad);
       },
       py::arg("Xs"), py::arg("D"), py::arg("alpha"), py::arg("assume_centered") = false,
-      py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = false,
-      py::arg("n_threads") = 0, "Profile objective f(D) and its (V, M) Riemannian gradient.");
+      py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = true,
+      py::arg("n_threads") = 0,
+      "Profile objective f(D) and its (V, M) Riemannian gradient; alpha is one rho or one per dataset.");
 
   m.def(
       "fit",
-      [](const std::vector<CArray>& Xs, double alpha, const std::string& init, std::optional<mg::Matrix> components,
+      [](const std::vector<CArray>& Xs, const Alpha& alpha, const std::string& init,
+         std::optional<mg::Matrix> components,
          mg::Index n_components, const std::string& solver, int max_iter, double tol, double learning_rate,
          mg::Index batch_size, std::uint64_t seed, bool assume_centered, const std::string& representation,
          bool compress, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads,
@@ -357,10 +370,10 @@ PYBIND11_MODULE(_core, m) {
       py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 500, py::arg("tol") = 1e-8,
       py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0,
       py::arg("assume_centered") = false, py::arg("representation") = "auto", py::arg("compress") = true,
-      py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = false,
+      py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = true,
       py::arg("n_threads") = 0, py::arg("callback") = py::none(), py::arg("check_interrupts") = true,
-      "Fit MGLASSO to datasets given as (N_k, V) arrays from init 'pca', 'random' (n_components, seed) or "
-      "'given' (components (V, M)). callback(iteration, objective, gradient_norm) is called after every "
+      "Fit MGLASSO to datasets given as (N_k, V) arrays, alpha one rho or one per dataset, from init 'pca', "
+      "'random' (n_components, seed) or 'given' (components (V, M)). callback(iteration, objective, gradient_norm) is called after every "
       "iteration; with check_interrupts, Ctrl-C ends the fit with KeyboardInterrupt. Returns a dict.");
 
   py::class_<mg::CovarianceProducts, PyCovarianceProducts>(
@@ -376,7 +389,7 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "fit_products",
-      [](const mg::CovarianceProducts& products, double alpha, const std::string& init,
+      [](const mg::CovarianceProducts& products, const Alpha& alpha, const std::string& init,
          std::optional<mg::Matrix> components, mg::Index n_components, const std::string& solver, int max_iter,
          double tol, double learning_rate, mg::Index batch_size, std::uint64_t seed, double glasso_tol,
          int glasso_max_iter, bool penalize_diagonal, int n_threads, const py::object& callback,
@@ -388,14 +401,14 @@ PYBIND11_MODULE(_core, m) {
       py::arg("products"), py::arg("alpha"), py::arg("init") = "pca", py::arg("components") = py::none(),
       py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 500, py::arg("tol") = 1e-8,
       py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0, py::arg("glasso_tol") = 1e-8,
-      py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = false, py::arg("n_threads") = 0,
+      py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = true, py::arg("n_threads") = 0,
       py::arg("callback") = py::none(), py::arg("check_interrupts") = true,
       "Fit MGLASSO to covariances given through a CovarianceProducts operator (callback and check_interrupts as "
       "for fit). Returns a dict.");
 
   m.def(
       "fit_covariances",
-      [](const std::vector<CArray>& covariances, const std::vector<mg::Index>& n_samples, double alpha,
+      [](const std::vector<CArray>& covariances, const std::vector<mg::Index>& n_samples, const Alpha& alpha,
          const std::string& init, std::optional<mg::Matrix> components, mg::Index n_components,
          const std::string& solver, int max_iter, double tol, double learning_rate, mg::Index batch_size,
          std::uint64_t seed, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads,
@@ -410,7 +423,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("components") = py::none(), py::arg("n_components") = 0, py::arg("solver") = "lbfgs",
       py::arg("max_iter") = 500, py::arg("tol") = 1e-8, py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0,
       py::arg("seed") = 0, py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000,
-      py::arg("penalize_diagonal") = false, py::arg("n_threads") = 0, py::arg("callback") = py::none(),
+      py::arg("penalize_diagonal") = true, py::arg("n_threads") = 0, py::arg("callback") = py::none(),
       py::arg("check_interrupts") = true,
       "Fit MGLASSO to (V, V) covariance matrices computed from n_samples samples each (callback and "
       "check_interrupts as for fit). Returns a dict.");

@@ -23,7 +23,10 @@ struct FitProgress {
 };
 
 struct FitOptions {
-  double alpha = 0.01;          ///< ρ ≥ 0
+  double alpha = 0.01;          ///< ρ ≥ 0 of every dataset (unless dataset_alphas is given)
+  /// ρ_k ≥ 0 of each dataset (K values), replacing alpha; empty: alpha for every dataset. A
+  /// dataset's ρ_k enters its graphical lasso, its term of E and the gradient (see Penalty).
+  std::vector<double> dataset_alphas;
   Solver solver = Solver::LBFGS;
   int max_iter = 500;           ///< epochs (adam) or iterations (lbfgs)
   double tol = 1e-8;            ///< relative change of E (adam); relative decrease and
@@ -34,7 +37,11 @@ struct FitOptions {
   int lbfgs_memory = 10;
   std::uint64_t seed = 0;       ///< mini-batch shuffles
   int n_threads = 0;            ///< 0 = OpenMP default
-  GlassoOptions glasso;         ///< inner graphical lasso (penalize_diagonal lives here)
+  /// Inner graphical lasso. penalize_diagonal is on by default: the paper's ‖Λ_k‖₁ sums all
+  /// entries (Notations), which keeps E bounded below when some N_k ≤ V; off (scikit-learn's and
+  /// the authors' code's convention) E is unbounded below when a factor can turn towards a
+  /// direction without variance in some dataset (see update_dataset_state).
+  GlassoOptions glasso = {1e-8, 1000, true};
   /// Called after every iteration / epoch on the calling thread, outside parallel regions. An
   /// exception it throws ends the fit and propagates to the caller.
   std::function<void(const FitProgress&)> callback;
@@ -43,6 +50,9 @@ struct FitOptions {
   /// of a compressed fit: the place to check for an interrupt request. An exception it throws ends
   /// the fit and propagates to the caller.
   std::function<void()> interrupt_check;
+
+  /// The penalties of the datasets: Penalty(dataset_alphas) when given, else Penalty(alpha).
+  Penalty penalty() const { return dataset_alphas.empty() ? Penalty(alpha) : Penalty(dataset_alphas); }
 };
 
 struct FitResult {
@@ -61,6 +71,19 @@ struct FitResult {
   /// r when the fit ran in the span of the centred data (fit_data), 0 otherwise.
   Index compression_rank = 0;
 };
+
+/// Puts a fit in its canonical form. The model is unchanged by permuting the factors and flipping
+/// their signs (D → D P S, Λ_k → (P S)ᵀ Λ_k (P S)); the canonical form fixes both:
+///   * order: decreasing v_j = Σ_k Σ_k[j, j], the latent variance of factor j summed over the
+///     datasets (= Σ_k (Dᵀ S_k D)[j, j], plus Σ_k ρ_k — the same for every factor — when the
+///     diagonal is penalised); ties keep the lower index first;
+///   * signs: each column of D has its entry of largest absolute value positive (the first such
+///     row on exact ties).
+/// Λ_k and Σ_k are permuted and signed with D; everything else (objective, ε_k, history) is
+/// invariant. Every fit returns its result in this form, in the coordinates of its datasets
+/// (fit_data: in the V features), so that results do not depend on the order or signs a solver
+/// happened to reach.
+void canonicalize(FitResult& result);
 
 /// Start of D (paper, "Convergence and initialization").
 struct Start {
@@ -113,8 +136,10 @@ struct DataOptions {
 /// precision.
 ///
 /// In both, the final objective, Λ_k, Σ_k, ε_k and gradient norm are those of the profile at
-/// the returned D. Results do not depend on n_threads.
-/// @throws std::invalid_argument on inconsistent sizes, M ≥ V, non-orthonormal D0, ρ < 0,
+/// the returned D, which is put in canonical form (canonicalize). Dataset k is penalised by
+/// options.penalty()[k]. Results do not depend on n_threads.
+/// @throws std::invalid_argument on inconsistent sizes, M ≥ V, non-orthonormal D0, ρ < 0 or
+///         dataset_alphas without one value per dataset,
 ///         empty data or out-of-range options; NumericalError, prefixed by "dataset k: ", when
 ///         the objective is unbounded below at an iterate (ε_k or a diagonal entry of Dᵀ S_k D at
 ///         most 1e-10 · tr(S_k)/V; see update_dataset_state) or the graphical lasso of a dataset

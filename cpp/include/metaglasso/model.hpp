@@ -3,6 +3,7 @@
 
 #include <Eigen/QR>
 #include <Eigen/SVD>
+#include <utility>
 #include <vector>
 
 #include "metaglasso/covariance_products.hpp"
@@ -10,6 +11,28 @@
 #include "metaglasso/glasso.hpp"
 
 namespace metaglasso {
+
+/// The penalties ρ_k of the K datasets: one ρ for every dataset (converts implicitly from a
+/// double) or one value per dataset. Dataset k's ρ_k enters its graphical lasso (eq. 13), its
+/// term ρ_k ‖Λ_k‖₁ of E (eq. 6) and so the gradient; ε_k (eq. 16) does not depend on it.
+class Penalty {
+ public:
+  Penalty(double rho = 0.0) : common_(rho) {}  // NOLINT(google-explicit-constructor): ρ for all
+  explicit Penalty(std::vector<double> per_dataset) : values_(std::move(per_dataset)) {}
+  /// ρ_k of dataset k.
+  double operator[](Index k) const {
+    return values_.empty() ? common_ : values_[static_cast<std::size_t>(k)];
+  }
+  /// Whether the penalties were given per dataset.
+  bool per_dataset() const { return !values_.empty(); }
+  /// @throws std::invalid_argument unless every value is finite and >= 0 and, when given per
+  ///         dataset, there are n_datasets of them (messages name alpha and alpha[k]).
+  void validate(Index n_datasets) const;
+
+ private:
+  double common_ = 0.0;
+  std::vector<double> values_;
+};
 
 /// Noise variance of the remaining V − M directions, paper eq. 16:
 ///   ε_k = (tr S_k − tr Dᵀ S_k D) / (V − M).
@@ -49,19 +72,20 @@ void update_dataset_state(const Dataset& data, const Eigen::Ref<const Matrix>& D
 void refit_from_projection(double trace_S, Index n_features, double rho, const GlassoOptions& glasso_options,
                            DatasetState& state);
 
-/// Refits the datasets ks[0], …, ks[count − 1] at D: their products in one call of
-/// products.project, then refit_from_projection for each — in parallel over the datasets when
+/// Refits the datasets ks[0], …, ks[count − 1] at D, dataset k with its penalty rho[k]: their
+/// products in one call of products.project, then refit_from_projection for each — in parallel over the datasets when
 /// n_threads > 1, there are at least as many of them as threads and the work is large enough.
 /// Each dataset writes only its own state, so the results do not depend on n_threads.
 /// @param states (n_datasets()), resized if needed.
-/// @throws std::invalid_argument when the operator returns products of the wrong shape or with
-///         non-finite entries; NumericalError prefixed by "dataset k: " as update_dataset_state.
-void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, double rho,
+/// @throws std::invalid_argument for invalid penalties (Penalty::validate), when the operator
+///         returns products of the wrong shape or with non-finite entries; NumericalError prefixed
+///         by "dataset k: " as update_dataset_state.
+void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
                     const GlassoOptions& glasso_options, const Index* ks, Index count,
                     std::vector<DatasetState>& states, int n_threads = 0);
 
 /// The same for datasets in memory (DatasetProducts).
-void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, double rho,
+void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
                     const GlassoOptions& glasso_options, const Index* ks, Index count,
                     std::vector<DatasetState>& states, int n_threads = 0);
 
@@ -98,14 +122,14 @@ class PolarRetraction {
 };
 
 /// Profile objective f(D) = min_{Λ,ε} E and its Riemannian gradient (for tests and
-/// line searches). @param D (d, M). @param riemannian_grad (d, M) output, optional.
-double profile_objective(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, double rho,
+/// line searches), dataset k penalised by rho[k]. @param D (d, M). @param riemannian_grad (d, M) output, optional.
+double profile_objective(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
                          const GlassoOptions& glasso_options, std::vector<DatasetState>& states,
                          Matrix* riemannian_grad, int n_threads = 0);
 
 /// The same for datasets in memory (DatasetProducts).
 double profile_objective(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D,
-                         double rho, const GlassoOptions& glasso_options,
+                         const Penalty& rho, const GlassoOptions& glasso_options,
                          std::vector<DatasetState>& states, Matrix* riemannian_grad,
                          int n_threads = 0);
 
