@@ -319,7 +319,11 @@ def test_fit_adam_first_step_is_a_normalised_gradient_step():
     f0, g, _, _ = ref.profile_objective(Xs, D0, 0.05)
     res = ref.fit_adam(Xs, D0, 0.05, max_iter=1, tol=0, learning_rate=lr)
     expected = ref.polar_retraction(D0 - lr * g / (np.abs(g) + 1e-8))
+    # the fit returns its answer in canonical form (factor order and signs)
+    _, _, P_expected, _ = ref.profile_objective(Xs, expected, 0.05)
+    expected, P_expected, _, _, _ = ref.canonical_form(expected, P_expected, np.linalg.inv(P_expected))
     np.testing.assert_allclose(res.components, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.precisions, P_expected, rtol=0, atol=1e-9 * np.abs(P_expected).max())
     assert res.n_iter == 1
     assert len(res.objective_history) == 1
     assert abs(res.objective_history[0] - f0) <= 1e-12 * abs(f0)

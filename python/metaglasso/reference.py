@@ -15,14 +15,30 @@ noise variance ``ε_k > 0``, the data of dataset k is modelled as ``N(0, Φ_k)``
 
 and the objective is ``E = Σ_k L_k`` (eq. 6), which for orthonormal D reduces to
 
-    L_k = tr(Λ_k A_k) + (tr S_k − tr A_k) / ε_k − log|Λ_k| + (V − M) log ε_k + ρ ‖Λ_k‖₁,
+    L_k = tr(Λ_k A_k) + (tr S_k − tr A_k) / ε_k − log|Λ_k| + (V − M) log ε_k + ρ_k ‖Λ_k‖₁,
 
-with ``A_k = Dᵀ S_k D`` and ``‖·‖₁`` summing the off-diagonal absolute values (all entries
-when ``penalize_diagonal``). For a fixed D the optimal ``ε_k`` is eq. 16 and the optimal
-``Λ_k`` is the graphical lasso of ``A_k`` (eq. 13). The profile objective ``f(D)`` is E at
-these optima; its Euclidean gradient is eq. 10 and its Riemannian gradient on the Stiefel
-manifold is eq. 9. Steps are pulled back onto the manifold by the polar retraction
-(eqs. 7-8).
+with ``A_k = Dᵀ S_k D``. ``ρ_k >= 0`` is dataset k's penalty: the model-level functions
+(:func:`profile_objective`, :func:`objective_dense`, :func:`fit_adam`, :func:`fit_lbfgs`) take
+``alpha`` as one float (the same ρ for every dataset, as in the paper) or K floats;
+:func:`scaled_penalties` gives ρ_k ∝ 1/√N_k for datasets of different sizes.
+
+``‖·‖₁`` is the paper's (Notations): the sum of the absolute values of *all* entries, so eq. 6
+penalises the diagonal of Λ_k too. That is the default (``penalize_diagonal=True``) of the
+model-level functions; ``penalize_diagonal=False`` sums the off-diagonal absolute values only.
+The plain graphical lasso functions (:func:`graphical_lasso`, :func:`glasso_objective`,
+:func:`glasso_duality_gap`) and :func:`dataset_objective` keep scikit-learn's convention, the
+diagonal unpenalised, as their default.
+
+For a fixed D the optimal ``ε_k`` is eq. 16 and the optimal ``Λ_k`` is the graphical lasso of
+``A_k`` with penalty ρ_k (eq. 13). The profile objective ``f(D)`` is E at these optima; its
+Euclidean gradient is eq. 10 and its Riemannian gradient on the Stiefel manifold is eq. 9.
+Steps are pulled back onto the manifold by the polar retraction (eqs. 7-8).
+
+The model is invariant under permuting the factors and flipping their signs
+(``D → D P S``, ``Λ_k → (PS)ᵀ Λ_k (PS)``): f(D) and every ε_k are unchanged and the
+Riemannian gradient becomes ``G P S``. :func:`canonical_form` picks one representative (factors
+by decreasing latent variance, each column of D with its largest entry positive), and
+:func:`fit_adam` and :func:`fit_lbfgs` return their result in it.
 
 The V × V covariance is never formed by the model functions: ``S_k D`` is computed as
 ``X_cᵀ (X_c D) / N_k``. Only :func:`objective_dense` (an independent check of the trace and
@@ -38,6 +54,7 @@ import numpy as np
 __all__ = [
     "SplitMix64",
     "FitResult",
+    "canonical_form",
     "dataset_objective",
     "empirical_covariance",
     "fit_adam",
@@ -52,6 +69,7 @@ __all__ = [
     "profile_objective",
     "random_initial_projection",
     "riemannian_gradient",
+    "scaled_penalties",
     "tangent_projection",
 ]
 
@@ -538,6 +556,90 @@ def graphical_lasso(
 
 
 # ---------------------------------------------------------------------------------------------
+# Penalties ρ_k, one per dataset
+# ---------------------------------------------------------------------------------------------
+
+
+def _finite_nonnegative(value, name: str) -> float:
+    """``float(value)`` if it is a finite real number >= 0, else ValueError naming ``name``."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite real number >= 0; got {value!r}") from None
+    if not (np.isfinite(x) and x >= 0.0):
+        raise ValueError(f"{name} must be finite and >= 0; got {x!r}")
+    return x
+
+
+def _check_alpha(alpha, n_datasets: int) -> list[float]:
+    """Validate ``alpha`` (a scalar or one value per dataset) and return K Python floats.
+
+    A scalar ρ becomes ``[float(ρ)] * K``, so that a scalar and a list of K equal values go
+    through exactly the same arithmetic afterwards.
+    """
+    ndim = np.ndim(alpha)
+    if ndim == 0:
+        return [_finite_nonnegative(alpha, "alpha")] * n_datasets
+    if ndim != 1:
+        raise ValueError(
+            f"alpha must be a scalar or hold one value per dataset ({n_datasets}); "
+            f"got an array of shape {np.shape(alpha)}"
+        )
+    values = list(alpha)
+    if len(values) != n_datasets:
+        raise ValueError(
+            f"alpha must be a scalar or hold one value per dataset ({n_datasets}); got {len(values)}"
+        )
+    return [_finite_nonnegative(a, f"alpha[{k}]") for k, a in enumerate(values)]
+
+
+def scaled_penalties(alpha, n_samples) -> np.ndarray:
+    """Per-dataset penalties ρ_k scaled to the datasets' sizes.
+
+    The rule is
+
+        ρ_k = alpha_k · √(N̄ / N_k),    N̄ = (1/K) Σ_j N_j  (the arithmetic mean of the N_j).
+
+    Why: each entry of the sample covariance S_k, and so each entry of ``A_k = Dᵀ S_k D`` that
+    the graphical lasso of dataset k sees (eq. 13), has a sampling error of order 1/√N_k, and
+    the usual rate for the graphical lasso penalty is ρ ≍ √(log p / n) (Ravikumar, Wainwright,
+    Raskutti & Yu 2011; Rothman, Bickel, Levina & Zhu 2008). Here p = M is the same for every
+    dataset, so ρ_k ∝ 1/√N_k; dividing by the value at N̄ makes datasets of equal sizes get
+    exactly ρ_k = alpha_k (a scalar ``alpha`` then means the paper's single ρ).
+
+    Parameters
+    ----------
+    alpha : float or sequence of K floats
+        The penalty at the mean size N̄: one value for every dataset, or alpha_k per dataset;
+        finite and >= 0.
+    n_samples : sequence of K int
+        N_k, the number of samples of dataset k; positive integers, K >= 1.
+
+    Returns
+    -------
+    ndarray of shape (K,)
+        ρ_k, to pass as ``alpha`` to :func:`profile_objective`, :func:`objective_dense`,
+        :func:`fit_adam` or :func:`fit_lbfgs`.
+
+    Raises
+    ------
+    ValueError
+        If ``n_samples`` is not a non-empty 1-D sequence of positive integers, or ``alpha`` is
+        not a finite scalar >= 0 or K such values.
+    """
+    if np.ndim(n_samples) != 1 or len(n_samples) == 0:
+        raise ValueError(f"n_samples must be a non-empty 1-D sequence of positive integers; got {n_samples!r}")
+    sizes = []
+    for k, n in enumerate(n_samples):
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"n_samples[{k}] must be a positive integer; got {n!r}")
+        sizes.append(int(n))
+    alphas = _check_alpha(alpha, len(sizes))
+    mean_size = sum(sizes) / len(sizes)  # exact integer sum, one rounding
+    return np.array([a * np.sqrt(mean_size / n) for a, n in zip(alphas, sizes)], dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
 # The model for a fixed D (eqs. 6, 10, 13-16)
 # ---------------------------------------------------------------------------------------------
 
@@ -627,7 +729,8 @@ class _State:
 
 
 def _refit(data: _Dataset, D: np.ndarray, alpha: float, opts: dict, precision_init) -> _State:
-    """Projections, ε_k (eq. 16), Λ_k (eq. 13, warm-started) and L_k at D."""
+    """Projections, ε_k (eq. 16), Λ_k (eq. 13, warm-started) and L_k at D; ``alpha`` is this
+    dataset's ρ_k (a float)."""
     SD, A = data.project(D)
     V = D.shape[0]
     eps = noise_variance(data.trace, A, V)
@@ -642,13 +745,14 @@ def _euclidean_gradient_term(state: _State) -> np.ndarray:
     return 2.0 * state.SD @ (state.precision - np.eye(M) / state.noise)
 
 
-def _profile(data, D, alpha, opts, warm_precisions):
+def _profile(data, D, alphas, opts, warm_precisions):
     """f(D), its Riemannian gradient and the datasets' states at D.
 
+    ``alphas`` holds ρ_k for each dataset (K floats, as returned by :func:`_check_alpha`).
     ``warm_precisions`` (one (M, M) matrix per dataset, or None) warm-starts the graphical lasso.
     """
     new_states = [
-        _refit(d, D, alpha, opts, None if warm_precisions is None else warm_precisions[k])
+        _refit(d, D, alphas[k], opts, None if warm_precisions is None else warm_precisions[k])
         for k, d in enumerate(data)
     ]
     f = sum(s.objective for s in new_states)
@@ -670,9 +774,9 @@ def _check_projection(D, n_features) -> np.ndarray:
 def profile_objective(
     Xs,
     D: np.ndarray,
-    alpha: float,
+    alpha,
     *,
-    penalize_diagonal: bool = False,
+    penalize_diagonal: bool = True,
     assume_centered: bool = False,
     precisions_init=None,
     glasso_tol: float = 1e-12,
@@ -682,13 +786,17 @@ def profile_objective(
 
     Parameters
     ----------
-    Xs : sequence of ndarray, each of shape (N_k, V)
+    Xs : sequence of K ndarray, each of shape (N_k, V)
     D : ndarray of shape (V, M)
         Projection with ``DᵀD = I``.
-    alpha : float
-        ρ >= 0.
-    penalize_diagonal : bool
-    assume_centered : bool
+    alpha : float or sequence of K floats
+        The penalties: a scalar ρ for every dataset, or ρ_k per dataset (dataset k's
+        graphical lasso, eq. 13, and its term ρ_k‖Λ_k‖₁ of L_k); finite and >= 0. A list of
+        K equal values gives bit-for-bit the result of the scalar.
+    penalize_diagonal : bool, default=True
+        Penalise the diagonal of Λ_k as well (the paper's ‖·‖₁, eq. 6); False penalises the
+        off-diagonal entries only.
+    assume_centered : bool, default=False
     precisions_init : sequence of ndarray of shape (M, M), optional
         Warm starts of the graphical lasso, one per dataset.
     glasso_tol, glasso_max_iter
@@ -697,7 +805,7 @@ def profile_objective(
     Returns
     -------
     f : float
-        ``Σ_k L_k`` at the optimal ε_k (eq. 16) and Λ_k (eq. 13).
+        ``Σ_k L_k`` at the optimal ε_k (eq. 16) and Λ_k (eq. 13, with penalty ρ_k).
     riemannian_gradient : ndarray of shape (V, M)
         Eq. 9 applied to eq. 10; the exact gradient of f on the Stiefel manifold.
     precisions : ndarray of shape (K, M, M)
@@ -706,6 +814,7 @@ def profile_objective(
         ε_k.
     """
     data = _prepare(Xs, assume_centered)
+    alphas = _check_alpha(alpha, len(data))
     D = _check_projection(D, data[0].Xc.shape[1])
     opts = {"penalize_diagonal": penalize_diagonal, "tol": glasso_tol, "max_iter": glasso_max_iter}
     warm = None
@@ -713,7 +822,7 @@ def profile_objective(
         warm = [np.asarray(P, dtype=np.float64) for P in precisions_init]
         if len(warm) != len(data):
             raise ValueError(f"precisions_init must hold {len(data)} matrices; got {len(warm)}")
-    f, grad, states = _profile(data, D, alpha, opts, warm)
+    f, grad, states = _profile(data, D, alphas, opts, warm)
     return (
         f,
         grad,
@@ -727,37 +836,44 @@ def objective_dense(
     D: np.ndarray,
     precisions,
     noise_variances,
-    alpha: float,
+    alpha,
     *,
-    penalize_diagonal: bool = False,
+    penalize_diagonal: bool = True,
     assume_centered: bool = False,
 ) -> float:
     """E = Σ_k L_k computed densely from Φ_k (eqs. 5-6); for small V only.
 
     Forms ``Φ_k = D Σ_k Dᵀ + ε_k (I − D Dᵀ)`` with ``Σ_k = Λ_k⁻¹`` and evaluates
-    ``tr(Φ_k⁻¹ S_k) − log|Φ_k⁻¹| + ρ‖Λ_k‖₁`` directly, an independent check of the trace and
+    ``tr(Φ_k⁻¹ S_k) − log|Φ_k⁻¹| + ρ_k‖Λ_k‖₁`` directly, an independent check of the trace and
     log-determinant identities (eq. 14) used everywhere else.
 
     Parameters
     ----------
-    Xs : sequence of ndarray, each of shape (N_k, V)
+    Xs : sequence of K ndarray, each of shape (N_k, V)
     D : ndarray of shape (V, M)
     precisions : array_like of shape (K, M, M)
+        Λ_k.
     noise_variances : array_like of shape (K,)
-    alpha : float
-    penalize_diagonal : bool
-    assume_centered : bool
+        ε_k.
+    alpha : float or sequence of K floats
+        A scalar ρ for every dataset, or ρ_k per dataset; finite and >= 0.
+    penalize_diagonal : bool, default=True
+        Include the diagonal of Λ_k in ‖Λ_k‖₁ (the paper's eq. 6).
+    assume_centered : bool, default=False
 
     Returns
     -------
     float
+        ``E = Σ_k L_k``.
     """
     if isinstance(Xs, np.ndarray) and Xs.ndim == 2:
         Xs = [Xs]
+    Xs = list(Xs)
+    alphas = _check_alpha(alpha, len(Xs))
     D = np.asarray(D, dtype=np.float64)
     V = D.shape[0]
     total = 0.0
-    for X, Lam, eps in zip(Xs, precisions, noise_variances):
+    for X, Lam, eps, rho in zip(Xs, precisions, noise_variances, alphas):
         S = empirical_covariance(X, assume_centered)
         Lam = np.asarray(Lam, dtype=np.float64)
         Sigma = np.linalg.inv(Lam)
@@ -765,8 +881,88 @@ def objective_dense(
         sign, logdet_phi = np.linalg.slogdet(Phi)
         if sign <= 0:
             raise np.linalg.LinAlgError("Φ_k is not positive definite")
-        total += float(np.trace(np.linalg.solve(Phi, S))) + logdet_phi + alpha * _l1(Lam, penalize_diagonal)
+        total += float(np.trace(np.linalg.solve(Phi, S))) + logdet_phi + rho * _l1(Lam, penalize_diagonal)
     return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Canonical form (the factors' order and signs)
+# ---------------------------------------------------------------------------------------------
+
+
+def canonical_form(components, precisions, covariances):
+    """Put an answer of the model in canonical form: factors ordered and signed.
+
+    The model is invariant under permuting the factors and flipping their signs: with a
+    permutation matrix P and a diagonal S of ±1, ``D → D P S`` and ``Λ_k → (PS)ᵀ Λ_k (PS)``
+    (the same for Σ_k) leave f(D) and every ε_k unchanged, and the Riemannian gradient
+    becomes ``G P S``. The canonical representative is defined by these rules:
+
+    - **order**: the factors in decreasing order of ``v_j = Σ_k covariances[k, j, j]`` (the
+      latent variance Σ_k[j, j] summed over the datasets); ties keep the lower original index
+      first (a stable sort on −v). ``order[i]`` is the original index of new factor i.
+    - **signs**: after reordering, each column of D is multiplied by ±1 so that its entry of
+      largest absolute value is positive; if several entries share the largest absolute value
+      exactly, the one with the lowest row index decides (a column of zeros gets +1).
+      ``signs[i]`` is the ±1 applied to new factor i.
+    - new ``Λ_k[a, b] = signs[a] · signs[b] · Λ_k[order[a], order[b]]``, the same for Σ_k.
+
+    Only signs and positions change (multiplications by ±1 are exact), so applying the
+    function to its own output returns the same arrays with ``order = 0..M-1`` and all
+    ``signs = +1``. The inputs are not modified.
+
+    Parameters
+    ----------
+    components : array_like of shape (V, M)
+        D, one factor per column.
+    precisions : array_like of shape (K, M, M)
+        Λ_k.
+    covariances : array_like of shape (K, M, M)
+        Σ_k = Λ_k⁻¹; their diagonals decide the order.
+
+    Returns
+    -------
+    components : ndarray of shape (V, M)
+        ``D[:, order] * signs``.
+    precisions : ndarray of shape (K, M, M)
+        ``signs[a] · signs[b] · Λ_k[order[a], order[b]]``.
+    covariances : ndarray of shape (K, M, M)
+        The same for Σ_k.
+    order : ndarray of shape (M,), int
+        ``order[i]`` is the original index of new factor i.
+    signs : ndarray of shape (M,), float
+        ±1.0 applied to new factor i (after reordering).
+    """
+    D = np.array(components, dtype=np.float64)
+    P = np.array(precisions, dtype=np.float64)
+    C = np.array(covariances, dtype=np.float64)
+    if D.ndim != 2:
+        raise ValueError(f"components must have shape (V, M); got {D.shape}")
+    M = D.shape[1]
+    for name, arr in (("precisions", P), ("covariances", C)):
+        if arr.ndim != 3 or arr.shape[1:] != (M, M):
+            raise ValueError(f"{name} must have shape (K, {M}, {M}); got {arr.shape}")
+    if P.shape[0] != C.shape[0]:
+        raise ValueError(f"precisions and covariances must hold the same K; got {P.shape[0]} and {C.shape[0]}")
+    if not (np.all(np.isfinite(D)) and np.all(np.isfinite(P)) and np.all(np.isfinite(C))):
+        raise ValueError("canonical_form: components, precisions and covariances must be finite")
+
+    v = np.zeros(M)
+    for k in range(C.shape[0]):
+        v += np.diag(C[k])
+    order = np.argsort(-v, kind="stable")
+
+    D = D[:, order]
+    signs = np.ones(M)
+    for i in range(M):
+        row = int(np.argmax(np.abs(D[:, i])))  # argmax returns the first (lowest) row of a tie
+        if D[row, i] < 0:
+            signs[i] = -1.0
+    D = D * signs
+    flip = np.outer(signs, signs)
+    P = P[:, order][:, :, order] * flip
+    C = C[:, order][:, :, order] * flip
+    return D, P, C, order, signs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -778,14 +974,19 @@ def objective_dense(
 class FitResult:
     """Result of :func:`fit_adam` and :func:`fit_lbfgs`.
 
+    ``components``, ``precisions`` and ``covariances`` are in the canonical form of
+    :func:`canonical_form` (factors by decreasing ``Σ_k Σ_k[j, j]``, each column of D with its
+    entry of largest absolute value positive), applied once to the solver's final point. The
+    objective, its history, the gradient norm and the noise variances are invariant under it.
+
     Attributes
     ----------
     components : ndarray of shape (V, M)
-        D, with ``DᵀD = I``.
+        D, with ``DᵀD = I``, in canonical form.
     precisions : ndarray of shape (K, M, M)
-        Λ_k at the final D.
+        Λ_k at the final D, in the factors' canonical order and signs.
     covariances : ndarray of shape (K, M, M)
-        Σ_k = Λ_k⁻¹ at the final D.
+        Σ_k = Λ_k⁻¹ at the final D, likewise.
     noise_variances : ndarray of shape (K,)
         ε_k at the final D.
     objective : float
@@ -812,10 +1013,14 @@ class FitResult:
 
 
 def _result(D, states, f, grad, history, n_iter, converged) -> FitResult:
+    # Canonical order and signs; f, the history, ‖grad‖ (G → G P S) and ε_k are invariant.
+    components, precisions, covariances, _, _ = canonical_form(
+        D, np.array([s.precision for s in states]), np.array([s.covariance for s in states])
+    )
     return FitResult(
-        components=D,
-        precisions=np.array([s.precision for s in states]),
-        covariances=np.array([s.covariance for s in states]),
+        components=components,
+        precisions=precisions,
+        covariances=covariances,
         noise_variances=np.array([s.noise for s in states]),
         objective=float(f),
         objective_history=list(history),
@@ -828,14 +1033,14 @@ def _result(D, states, f, grad, history, n_iter, converged) -> FitResult:
 def fit_adam(
     Xs,
     D0: np.ndarray,
-    alpha: float,
+    alpha,
     *,
     max_iter: int = 500,
     tol: float = 1e-8,
     learning_rate: float = 1e-3,
     batch_size: int | None = None,
     seed: int = 0,
-    penalize_diagonal: bool = False,
+    penalize_diagonal: bool = True,
     assume_centered: bool = False,
     beta1: float = 0.9,
     beta2: float = 0.999,
@@ -856,15 +1061,18 @@ def fit_adam(
         D ← polar(D − lr · m̂ / (√v̂ + eps)),  m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ).
 
     The fit stops after ``max_iter`` epochs, or (when ``tol > 0``) from the second epoch on as
-    soon as two successive epoch losses differ by at most ``tol · max(1, |latest|)``.
+    soon as two successive epoch losses differ by at most ``tol · max(1, |latest|)``. The final
+    D, Λ_k and Σ_k are returned in the canonical form of :func:`canonical_form`.
 
     Parameters
     ----------
-    Xs : sequence of ndarray, each of shape (N_k, V)
+    Xs : sequence of K ndarray, each of shape (N_k, V)
     D0 : ndarray of shape (V, M)
         Start, ``D0ᵀ D0 = I``.
-    alpha : float
-        ρ >= 0.
+    alpha : float or sequence of K floats
+        A scalar ρ for every dataset, or ρ_k per dataset (its graphical lasso, eq. 13, and
+        its term ρ_k‖Λ_k‖₁ of L_k); finite and >= 0. A list of K equal values gives
+        bit-for-bit the result of the scalar.
     max_iter : int
         Maximum number of epochs.
     tol : float
@@ -874,7 +1082,9 @@ def fit_adam(
         Datasets per step; None, 0 or >= K mean all K.
     seed : int
         SplitMix64 seed of the shuffles.
-    penalize_diagonal, assume_centered : bool
+    penalize_diagonal : bool, default=True
+        Penalise the diagonal of Λ_k as well (the paper's ‖·‖₁, eq. 6).
+    assume_centered : bool, default=False
     beta1, beta2, adam_eps : float
         Adam constants.
     glasso_tol, glasso_max_iter
@@ -883,9 +1093,11 @@ def fit_adam(
     Returns
     -------
     FitResult
+        Components (V, M), precisions and covariances (K, M, M) in canonical form.
     """
     data = _prepare(Xs, assume_centered)
     K = len(data)
+    alphas = _check_alpha(alpha, K)
     V = data[0].Xc.shape[1]
     D = _check_projection(D0, V).copy()
     opts = {"penalize_diagonal": penalize_diagonal, "tol": glasso_tol, "max_iter": glasso_max_iter}
@@ -906,7 +1118,7 @@ def fit_adam(
             G = np.zeros_like(D)
             for k in order[start : start + B]:
                 warm = None if states[k] is None else states[k].precision
-                states[k] = _refit(data[k], D, alpha, opts, warm)
+                states[k] = _refit(data[k], D, alphas[k], opts, warm)
                 epoch_loss += states[k].objective
                 G += _euclidean_gradient_term(states[k])
             g = riemannian_gradient(D, G)
@@ -922,7 +1134,7 @@ def fit_adam(
             break
 
     warm = [s.precision for s in states] if all(s is not None for s in states) else None
-    f, grad, final_states = _profile(data, D, alpha, opts, warm)
+    f, grad, final_states = _profile(data, D, alphas, opts, warm)
     return _result(D, final_states, f, grad, history, epoch, converged)
 
 
@@ -952,12 +1164,12 @@ def _initial_inverse_hessian(D, s, y, q):
 def fit_lbfgs(
     Xs,
     D0: np.ndarray,
-    alpha: float,
+    alpha,
     *,
     max_iter: int = 500,
     tol: float = 1e-8,
     memory: int = 10,
-    penalize_diagonal: bool = False,
+    penalize_diagonal: bool = True,
     assume_centered: bool = False,
     glasso_tol: float = 1e-12,
     glasso_max_iter: int = 10000,
@@ -975,29 +1187,36 @@ def fit_lbfgs(
 
     Converged when ``f_prev − f_new <= tol · max(1, |f_new|)`` and
     ``‖g_new‖_F <= max(√tol · ‖g_0‖_F, 1e-10 · max(1, |f_0|))``. A failed line search stops the fit, as
-    converged only if the gradient criterion already holds.
+    converged only if the gradient criterion already holds. The final D, Λ_k and Σ_k are
+    returned in the canonical form of :func:`canonical_form`.
 
     Parameters
     ----------
-    Xs : sequence of ndarray, each of shape (N_k, V)
+    Xs : sequence of K ndarray, each of shape (N_k, V)
     D0 : ndarray of shape (V, M)
         Start, ``D0ᵀ D0 = I``.
-    alpha : float
-        ρ >= 0.
+    alpha : float or sequence of K floats
+        A scalar ρ for every dataset, or ρ_k per dataset (its graphical lasso, eq. 13, and
+        its term ρ_k‖Λ_k‖₁ of L_k); finite and >= 0. A list of K equal values gives
+        bit-for-bit the result of the scalar.
     max_iter : int
         Maximum number of iterations.
     tol : float
     memory : int
         Number of stored pairs.
-    penalize_diagonal, assume_centered : bool
+    penalize_diagonal : bool, default=True
+        Penalise the diagonal of Λ_k as well (the paper's ‖·‖₁, eq. 6).
+    assume_centered : bool, default=False
     glasso_tol, glasso_max_iter
         Passed to :func:`graphical_lasso` (warm-started between evaluations).
 
     Returns
     -------
     FitResult
+        Components (V, M), precisions and covariances (K, M, M) in canonical form.
     """
     data = _prepare(Xs, assume_centered)
+    alphas = _check_alpha(alpha, len(data))
     V = data[0].Xc.shape[1]
     D = _check_projection(D0, V).copy()
     opts = {"penalize_diagonal": penalize_diagonal, "tol": glasso_tol, "max_iter": glasso_max_iter}
@@ -1006,7 +1225,7 @@ def fit_lbfgs(
     def inner(a, b):
         return float(np.sum(a * b))
 
-    f, g, states = _profile(data, D, alpha, opts, None)
+    f, g, states = _profile(data, D, alphas, opts, None)
     g0_norm = float(np.linalg.norm(g))
     stationary = 1e-10 * max(1.0, abs(f))  # a unit step changes f by less than its accuracy
     grad_target = max(np.sqrt(tol) * g0_norm, stationary)
@@ -1049,7 +1268,7 @@ def fit_lbfgs(
         accepted = None
         for _ in range(41):
             D_trial = polar_retraction(D + tau * p)
-            f_trial, g_trial, states_trial = _profile(data, D_trial, alpha, opts, [s.precision for s in states])
+            f_trial, g_trial, states_trial = _profile(data, D_trial, alphas, opts, [s.precision for s in states])
             if f_trial <= f + c1 * tau * slope:
                 accepted = (D_trial, f_trial, g_trial, states_trial)
                 break
