@@ -28,7 +28,7 @@ def sample_covariance(X):
     return Xc.T @ Xc / X.shape[0]
 
 
-def check_valid_fit(model, Xs, alpha, *, penalize_diagonal=False, assume_centered=False):
+def check_valid_fit(model, Xs, alpha, *, penalize_diagonal=True, assume_centered=False):
     """Every Λ_k is SPD and solves the graphical lasso of Dᵀ S_k D (KKT), ε_k > 0, D orthonormal."""
     D = model.components_.T
     assert_allclose(D.T @ D, np.eye(D.shape[1]), atol=1e-12)
@@ -84,9 +84,9 @@ def test_factor_without_variance_is_unbounded_unless_the_diagonal_is_penalised()
     Xs[0][:, 5] = 1.0
     init = np.eye(6)[[5]]
     with pytest.raises(NumericalError, match=r"dataset 0: factor 0 carries no variance .*penalize_diagonal=True"):
-        MetaGraphicalLasso(n_components=1, alpha=0.1, init=init, max_iter=5).fit(Xs)
-    # Penalising the diagonal bounds it: Σ_0 = (Dᵀ S_0 D) + ρ = ρ at that D.
-    model = MetaGraphicalLasso(n_components=1, alpha=0.1, init=init, max_iter=1, penalize_diagonal=True)
+        MetaGraphicalLasso(n_components=1, alpha=0.1, init=init, max_iter=5, penalize_diagonal=False).fit(Xs)
+    # Penalising the diagonal (the default) bounds it: Σ_0 = (Dᵀ S_0 D) + ρ = ρ at that D.
+    model = MetaGraphicalLasso(n_components=1, alpha=0.1, init=init, max_iter=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(Xs)
@@ -132,12 +132,12 @@ def test_zero_diagonal_in_the_glasso():
 
 
 def test_huge_alpha_gives_diagonal_latent_precisions(data):
-    model = MetaGraphicalLasso(n_components=3, alpha=1e6).fit(data)
+    model = MetaGraphicalLasso(n_components=3, alpha=1e6, penalize_diagonal=False).fit(data)
     D = model.components_.T
     for X, P in zip(data, model.precisions_):
         assert_array_equal(P, np.diag(np.diag(P)))
         assert_allclose(np.diag(P), 1.0 / np.diag(D.T @ sample_covariance(X) @ D), rtol=1e-12)
-    model = MetaGraphicalLasso(n_components=3, alpha=1e6, penalize_diagonal=True).fit(data)
+    model = MetaGraphicalLasso(n_components=3, alpha=1e6).fit(data)
     D = model.components_.T
     for X, P in zip(data, model.precisions_):
         assert_allclose(np.diag(P), 1.0 / (np.diag(D.T @ sample_covariance(X) @ D) + 1e6), rtol=1e-12)

@@ -68,8 +68,16 @@ def test_variances_and_explained(data):
     empirical = interpret.variance_explained_table(model, frames)
     assert model_based.shape == (3, M + 1)
     np.testing.assert_allclose(model_based.to_numpy().sum(axis=1), 1.0, rtol=1e-12)
+    # With the paper's penalty (all of Λ_k) the model's factor variances are the data's plus ρ_k
+    # (the graphical lasso's KKT condition on the diagonal): Σ_k[m, m] = (Dᵀ S_k D)[m, m] + ρ_k.
+    S_tot = np.array([np.sum((X - X.mean(axis=0)) ** 2) / len(X) for X in Xs])
+    empirical_var = empirical.to_numpy()[:, :M] * S_tot[:, None]
+    np.testing.assert_allclose(np.diagonal(model.covariances_, axis1=1, axis2=2), empirical_var + 0.02,
+                               rtol=1e-9, atol=1e-12)
     # With the diagonal unpenalised the model's shares are the empirical ones.
-    np.testing.assert_allclose(model_based.to_numpy(), empirical.to_numpy(), rtol=1e-9, atol=1e-12)
+    plain = MetaGraphicalLasso(n_components=M, alpha=0.02, penalize_diagonal=False).fit(frames)
+    np.testing.assert_allclose(interpret.variance_explained_table(plain).to_numpy(),
+                               interpret.variance_explained_table(plain, frames).to_numpy(), rtol=1e-9, atol=1e-12)
 
 
 def test_edges_table(data):

@@ -49,22 +49,25 @@ def test_riemannian_gradient_matches_finite_differences(alpha):
         assert abs(fd - exact) <= 1e-5 * max(abs(exact), np.linalg.norm(grad))
 
 
-def test_profile_objective_equals_dense_formula():
+@pytest.mark.parametrize("penalize_diagonal", [True, False])
+@pytest.mark.parametrize("alpha", [0.1, [0.02, 0.3]])
+def test_profile_objective_equals_dense_formula(alpha, penalize_diagonal):
+    # The default is the paper's ‖Λ_k‖₁ over all entries; ρ_k per dataset when alpha is a list.
     Xs, _ = make_synthetic(20, 50, 2, 3, random_state=5)
     D = _core.random_initial_projection(20, 3, 11)
-    alpha = 0.1
-    f, _ = _core.profile_objective(Xs, D, alpha, **TIGHT)
+    options = dict(TIGHT) if penalize_diagonal else dict(TIGHT, penalize_diagonal=False)
+    f, _ = _core.profile_objective(Xs, D, alpha, **options)
     total = 0.0
-    for X in Xs:
+    for X, rho in zip(Xs, np.broadcast_to(alpha, (2,))):
         Xc = X - X.mean(0)
         S = Xc.T @ Xc / X.shape[0]
         A = D.T @ S @ D
         eps = (np.trace(S) - np.trace(A)) / 17
-        r = _core.graphical_lasso(A, alpha, tol=1e-14, max_iter=100000)
+        r = _core.graphical_lasso(A, rho, tol=1e-14, max_iter=100000, penalize_diagonal=penalize_diagonal)
         Lam = r["precision"]
         Phi_inv = D @ Lam @ D.T + (np.eye(20) - D @ D.T) / eps
-        l1 = np.abs(Lam).sum() - np.abs(np.diag(Lam)).sum()
-        total += np.trace(Phi_inv @ S) - np.linalg.slogdet(Phi_inv)[1] + alpha * l1
+        l1 = np.abs(Lam).sum() - (0.0 if penalize_diagonal else np.abs(np.diag(Lam)).sum())
+        total += np.trace(Phi_inv @ S) - np.linalg.slogdet(Phi_inv)[1] + rho * l1
     assert f == pytest.approx(total, rel=1e-11)
 
 

@@ -26,9 +26,10 @@ def test_table_and_choice(data):
     # The data have 3 factors; BIC picks M = 3.
     assert search.n_components_ == 3
     for r in table:
-        assert set(r) == {"n_components", "alpha", "bic", "objective", "nonzeros", "n_parameters", "n_iter",
-                          "converged", "time", "error"}
+        assert set(r) == {"n_components", "alpha", "alphas", "bic", "objective", "nonzeros", "n_parameters",
+                          "n_iter", "converged", "time", "error"}
         assert r["error"] is None
+        assert r["alphas"] == [r["alpha"]] * 4
         K, V, M = 4, 60, r["n_components"]
         assert r["n_parameters"] == r["nonzeros"] + K + V * M - M * (M + 1) // 2
 

@@ -26,6 +26,7 @@ from metaglasso.exceptions import ConvergenceWarning
 __all__ = ["FitProgress", "MetaGraphicalLasso", "partial_correlations"]
 
 _SOLVERS = ("lbfgs", "adam")
+_ALPHA_SCALINGS = ("none", "n_samples")
 _REPRESENTATIONS = ("auto", "data", "covariance")
 _DEFAULT_MAX_ITER = {"lbfgs": 500, "adam": 5000}
 # Set by fit on an AnnData (metaglasso.bio), removed by a fit on anything else.
@@ -72,14 +73,30 @@ class MetaGraphicalLasso:
     a sparse latent precision Λ_k = Σ_k⁻¹ (M × M) per dataset and white noise of variance ε_k in
     the remaining V − M directions. The fit minimises
     E = Σ_k [tr(Φ_k⁻¹ S_k) − log|Φ_k⁻¹| + α ‖Λ_k‖₁] by alternating a graphical lasso on
-    Dᵀ S_k D, the closed-form ε_k and Riemannian steps for D on the Stiefel manifold.
+    Dᵀ S_k D, the closed-form ε_k and Riemannian steps for D on the Stiefel manifold. ‖Λ_k‖₁ sums
+    the absolute values of all entries of Λ_k, as the paper defines it (Notations), so that E is
+    bounded below whatever the sample sizes; ``penalize_diagonal=False`` leaves the diagonal out.
+
+    The answer is put in a canonical form (see ``components_``): factors in decreasing order of
+    their variance summed over the datasets, each with its largest loading positive, so that the
+    same data give the same tables whatever the instruction set, thread count or code path.
 
     Parameters
     ----------
     n_components : int, default=10
         Number M of latent factors, 1 <= M < n_features.
-    alpha : float, default=0.01
-        L1 penalty ρ >= 0 on the latent precisions.
+    alpha : float or array-like of shape (n_datasets,), default=0.01
+        L1 penalty ρ >= 0 on the latent precisions: one ρ for every dataset, or one ρ_k per
+        dataset (in the order of the datasets). Dataset k's ρ_k enters its graphical lasso, its
+        term ρ_k ‖Λ_k‖₁ of E and so the gradient; the ρ_k used are in ``alphas_``.
+    alpha_scaling : {"none", "n_samples"}, default="none"
+        ``"n_samples"`` multiplies dataset k's penalty by sqrt(N̄ / N_k), N̄ the mean of the N_k:
+        ρ_k = α_k · sqrt(N̄ / N_k). The sampling error of every entry of S_k, and so of Dᵀ S_k D,
+        is of order 1/sqrt(N_k), and the usual rate of the graphical lasso penalty is
+        sqrt(log p / n) (Rothman et al. 2008; Ravikumar et al. 2011) with p = M the same for
+        every dataset — so a dataset with few samples gets a larger penalty than one with many.
+        Equal sizes give ρ_k = α_k; :class:`MetaGraphicalLassoBIC` then searches the common
+        multiplier α.
     solver : {"lbfgs", "adam"}, default="lbfgs"
         ``"lbfgs"``: Riemannian L-BFGS with an Armijo line search on the profile objective
         f(D) = min over Λ, ε of E (warm-started graphical lassos between evaluations).
@@ -97,8 +114,12 @@ class MetaGraphicalLasso:
         Adam step size.
     batch_size : int or None, default=None
         Datasets per Adam step (shuffled every epoch); None uses all datasets.
-    penalize_diagonal : bool, default=False
-        Penalise the diagonal of Λ_k too (default: off-diagonal entries only, as scikit-learn).
+    penalize_diagonal : bool, default=True
+        Penalise every entry of Λ_k, the paper's ‖Λ_k‖₁ (Notations and eq. 6). With False only the
+        off-diagonal entries are penalised (the convention of scikit-learn's graphical lasso and of
+        the authors' code); E is then unbounded below whenever a dataset has N_k <= V (more
+        precisely, whenever D can turn a factor towards a direction without variance in some
+        dataset), and such a fit raises :class:`~metaglasso.NumericalError` when it gets there.
     representation : {"auto", "data", "covariance"}, default="auto"
         How each dataset's covariance S_k is held. ``"data"``: the centred data as a Gram factor
         (S_k = F_k F_kᵀ, F_k of shape (V, N_k); no V × V matrix is formed); ``"covariance"``: S_k
@@ -115,9 +136,14 @@ class MetaGraphicalLasso:
         it would be a different algorithm from the paper's. See ``compression_rank_``.
     assume_centered : bool, default=False
         If True the data are not centred (each dataset's mean is taken as zero).
+    n_init : int, default=1
+        Number of starts: ``init`` and ``n_init - 1`` random starts (seeded from
+        ``random_state``). The fit of smallest objective is kept; the objective reached from every
+        start is in ``init_objectives_``, so that local optima are seen rather than hidden (the
+        paper notes that the fit has no guarantee of reaching the global optimum).
     random_state : int, numpy Generator or None, default=None
-        Seed of ``init="random"`` and of the Adam mini-batch shuffles. None means seed 0, so that
-        every run gives the same result.
+        Seed of ``init="random"``, of the extra starts of ``n_init`` and of the Adam mini-batch
+        shuffles. None means seed 0, so that every run gives the same result.
     n_threads : int or None, default=None
         Threads of the C++ core; None or -1 uses the OpenMP default (see threadpoolctl).
     warm_start : bool, default=False
@@ -142,7 +168,13 @@ class MetaGraphicalLasso:
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
-        Dᵀ; rows are orthonormal.
+        Dᵀ; rows are orthonormal. In canonical form: rows in decreasing order of
+        Σ_k Σ_k[j, j] (the variance of the data along factor j summed over the datasets, plus
+        Σ_k ρ_k when the diagonal is penalised, the same for every factor), ties in the order the
+        solver returned; each row's entry of largest absolute value positive. ``precisions_``,
+        ``covariances_`` and ``partial_correlations_`` follow the same order and signs.
+    alphas_ : ndarray of shape (n_datasets,)
+        ρ_k, the penalty of each dataset (``alpha`` and ``alpha_scaling`` applied).
     precisions_ : ndarray of shape (n_datasets, n_components, n_components)
         Λ_k.
     covariances_ : ndarray of shape (n_datasets, n_components, n_components)
@@ -160,7 +192,11 @@ class MetaGraphicalLasso:
         lbfgs: E at the start and after every iteration; adam: the sum of the per-dataset terms
         over each epoch.
     n_iter_ : int
-        Iterations (lbfgs) or epochs (adam) run.
+        Iterations (lbfgs) or epochs (adam) run (of the kept start).
+    init_objectives_ : ndarray of shape (n_init,)
+        E reached from each start, in the order of the starts (``init`` first).
+    best_init_ : int
+        Index of the kept start in ``init_objectives_``.
     compression_rank_ : int or None
         r, the dimension of the data span the fit ran in (see ``compress``); None when the fit ran
         in the V features.
@@ -209,16 +245,18 @@ class MetaGraphicalLasso:
         n_components=10,
         alpha=0.01,
         *,
+        alpha_scaling="none",
         solver="lbfgs",
         init="pca",
         max_iter=None,
         tol=1e-8,
         learning_rate=1e-3,
         batch_size=None,
-        penalize_diagonal=False,
+        penalize_diagonal=True,
         representation="auto",
         compress=True,
         assume_centered=False,
+        n_init=1,
         random_state=None,
         n_threads=None,
         warm_start=False,
@@ -228,6 +266,7 @@ class MetaGraphicalLasso:
     ):
         self.n_components = n_components
         self.alpha = alpha
+        self.alpha_scaling = alpha_scaling
         self.solver = solver
         self.init = init
         self.max_iter = max_iter
@@ -238,6 +277,7 @@ class MetaGraphicalLasso:
         self.representation = representation
         self.compress = compress
         self.assume_centered = assume_centered
+        self.n_init = n_init
         self.random_state = random_state
         self.n_threads = n_threads
         self.warm_start = warm_start
@@ -247,9 +287,9 @@ class MetaGraphicalLasso:
 
     # scikit-learn compatible parameter access without depending on scikit-learn.
     _param_names = (
-        "n_components", "alpha", "solver", "init", "max_iter", "tol", "learning_rate",
-        "batch_size", "penalize_diagonal", "representation", "compress", "assume_centered", "random_state",
-        "n_threads", "warm_start", "callback", "verbose", "memory_budget",
+        "n_components", "alpha", "alpha_scaling", "solver", "init", "max_iter", "tol", "learning_rate",
+        "batch_size", "penalize_diagonal", "representation", "compress", "assume_centered", "n_init",
+        "random_state", "n_threads", "warm_start", "callback", "verbose", "memory_budget",
     )
 
     def get_params(self, deep=True):
@@ -291,9 +331,13 @@ class MetaGraphicalLasso:
             raise ValueError(f"representation must be one of {_REPRESENTATIONS}; got {self.representation!r}")
         if not isinstance(self.compress, (bool, np.bool_)):
             raise ValueError(f"compress must be True or False; got {self.compress!r}")
+        if not isinstance(self.alpha_scaling, str) or self.alpha_scaling not in _ALPHA_SCALINGS:
+            raise ValueError(f"alpha_scaling must be one of {_ALPHA_SCALINGS}; got {self.alpha_scaling!r}")
+        if np.ndim(self.alpha) == 0:
+            check_nonnegative(self.alpha, "alpha")
         return dict(
             m=m,
-            alpha=check_nonnegative(self.alpha, "alpha"),
+            n_init=check_positive_int(self.n_init, "n_init"),
             max_iter=max_iter,
             tol=check_nonnegative(self.tol, "tol"),
             learning_rate=lr,
@@ -301,6 +345,39 @@ class MetaGraphicalLasso:
             seed=check_random_state(self.random_state),
             n_threads=check_n_threads(self.n_threads),
         )
+
+    def _penalties(self, n_samples):
+        """ρ_k of the datasets of sizes n_samples (ndarray (K,)) and the core's alpha: the float alpha
+        when it is one value for all datasets and unscaled, else the list of the K values."""
+        K = len(n_samples)
+        if np.ndim(self.alpha) == 0:
+            base = np.full(K, check_nonnegative(self.alpha, "alpha"))
+        else:
+            values = list(np.asarray(self.alpha, dtype=object).ravel())
+            if np.ndim(self.alpha) != 1 or len(values) != K:
+                raise ValueError(f"alpha must be a number or hold one value per dataset ({K}); got shape "
+                                 f"{np.shape(self.alpha)}")
+            base = np.array([check_nonnegative(v, f"alpha[{k}]") for k, v in enumerate(values)])
+        if self.alpha_scaling == "n_samples":
+            n = np.asarray(n_samples, dtype=np.float64)
+            base = base * np.sqrt(n.mean() / n)
+        if np.ndim(self.alpha) == 0 and self.alpha_scaling == "none":
+            return base, float(base[0])
+        return base, [float(v) for v in base]
+
+    def _run_starts(self, p, run):
+        """run(init, components, seed) -> the core's result dict, for each of the n_init starts; the result
+        of smallest objective, with "init_objectives" and "best_init"."""
+        starts = [(p["init"], p["components"], p["seed"])]
+        if p["n_init"] > 1:
+            seeds = _core.splitmix64(p["seed"], p["n_init"] - 1)
+            starts += [("random", None, int(seed)) for seed in seeds]
+        results = [run(init, components, seed) for init, components, seed in starts]
+        objectives = np.array([float(r["objective"]) for r in results])
+        best = int(np.argmin(objectives))
+        res = results[best]
+        res["init_objectives"], res["best_init"] = objectives, best
+        return res
 
     def _start(self, n_features, p):
         """The start of D as the core's (init, components) pair."""
@@ -342,12 +419,12 @@ class MetaGraphicalLasso:
 
         return progress
 
-    def _core_options(self, p):
+    def _core_options(self, p, init, components, seed):
         return dict(
             callback=self._progress(),
-            init=p["init"], components=p["components"], n_components=p["m"], solver=self.solver,
+            init=init, components=components, n_components=p["m"], solver=self.solver,
             max_iter=p["max_iter"], tol=p["tol"], learning_rate=p["learning_rate"], batch_size=p["batch_size"],
-            seed=p["seed"], glasso_tol=self._glasso_tol, glasso_max_iter=self._glasso_max_iter,
+            seed=seed, glasso_tol=self._glasso_tol, glasso_max_iter=self._glasso_max_iter,
             penalize_diagonal=bool(self.penalize_diagonal), n_threads=p["n_threads"],
         )
 
@@ -406,11 +483,12 @@ class MetaGraphicalLasso:
             _check_enough_cells(arrays, groups, groupby, p["m"], bool(self.assume_centered))
         check_enough_samples(arrays, p["m"], bool(self.assume_centered))
         p["init"], p["components"] = self._start(n_features, p)
-        res = _core.fit(
-            arrays, p["alpha"], assume_centered=bool(self.assume_centered), representation=self.representation,
-            compress=bool(self.compress), **self._core_options(p),
-        )
         n_samples = np.array([a.shape[0] for a in arrays])
+        p["alphas"], alpha = self._penalties(n_samples)
+        res = self._run_starts(p, lambda *start: _core.fit(
+            arrays, alpha, assume_centered=bool(self.assume_centered), representation=self.representation,
+            compress=bool(self.compress), **self._core_options(p, *start),
+        ))
         means = (np.zeros((len(arrays), n_features)) if self.assume_centered
                  else np.stack([a.mean(axis=0) for a in arrays]))
         self._set_origin(n_samples, means, names, origin, None)
@@ -452,14 +530,18 @@ class MetaGraphicalLasso:
         known = [X.shape[0] for X in arrays]
         if not any(np.isnan(known)):  # before the pass when the row counts are known, else after it
             check_counts(known)
+            self._penalties(known)
         path, n_samples, means, traces, covariances, info = _dask.statistics(
             arrays, labels, bool(self.assume_centered), budget)
         check_counts(n_samples)
+        p["alphas"], alpha = self._penalties(n_samples)
         start = time.perf_counter()
         if path == "covariance":
-            res = _core.fit_covariances(covariances, [int(n) for n in n_samples], p["alpha"], **self._core_options(p))
+            res = self._run_starts(p, lambda *start: _core.fit_covariances(
+                covariances, [int(n) for n in n_samples], alpha, **self._core_options(p, *start)))
         else:
-            res = _core.fit_products(covariances, p["alpha"], **self._core_options(p))
+            res = self._run_starts(p, lambda *start: _core.fit_products(
+                covariances, alpha, **self._core_options(p, *start)))
             res["representations"] = ["distributed"] * len(arrays)
             info.update(n_evaluations=covariances.n_calls, bytes_to_cluster=covariances.bytes_to_cluster,
                         bytes_from_cluster=covariances.bytes_from_cluster, products_seconds=covariances.seconds)
@@ -491,7 +573,9 @@ class MetaGraphicalLasso:
         counts = _check_n_samples(n_samples, K)
         p = self._validated_params(n_features)
         p["init"], p["components"] = self._start(n_features, p)
-        res = _core.fit_covariances(mats, [int(n) for n in counts], p["alpha"], **self._core_options(p))
+        p["alphas"], alpha = self._penalties(counts)
+        res = self._run_starts(p, lambda *start: _core.fit_covariances(
+            mats, [int(n) for n in counts], alpha, **self._core_options(p, *start)))
         self._set_origin(counts, None, None, dict.fromkeys(_ANNDATA_ATTRIBUTES), None)
         return self._set_result(res, n_features, p)
 
@@ -504,6 +588,9 @@ class MetaGraphicalLasso:
         self.objective_ = float(res["objective"])
         self.objective_history_ = np.asarray(res["objective_history"])
         self.n_iter_ = int(res["n_iter"])
+        self.init_objectives_ = np.asarray(res["init_objectives"], dtype=np.float64)
+        self.best_init_ = int(res["best_init"])
+        self.alphas_ = np.asarray(p["alphas"], dtype=np.float64)
         self.converged_ = bool(res["converged"])
         self.gradient_norm_ = float(res["gradient_norm"])
         self.representations_ = list(res["representations"])
@@ -518,9 +605,12 @@ class MetaGraphicalLasso:
             )
         if self.verbose:
             rank = "" if self.compression_rank_ is None else f" compression_rank={self.compression_rank_}"
+            starts = "" if len(self.init_objectives_) == 1 else (
+                f" best of {len(self.init_objectives_)} starts (start {self.best_init_}; objectives "
+                f"{self.init_objectives_.min():.10g} .. {self.init_objectives_.max():.10g})")
             print(
                 f"MetaGraphicalLasso: solver={self.solver} n_iter={self.n_iter_} "
-                f"objective={self.objective_:.10g} converged={self.converged_}{rank}"
+                f"objective={self.objective_:.10g} converged={self.converged_}{rank}{starts}"
             )
         return self
 

@@ -42,7 +42,9 @@ class MetaGraphicalLassoBIC:
     n_components : int or sequence of int, default=(5, 10, 20)
         Candidate numbers M of latent factors.
     alphas : float or sequence of float, default=(0.03, 0.06, 0.09)
-        Candidate penalties ρ >= 0.
+        Candidate penalties ρ >= 0: the common multiplier α of every dataset's penalty (with
+        ``alpha_scaling="n_samples"`` dataset k gets ρ_k = α sqrt(N̄ / N_k); see
+        :class:`MetaGraphicalLasso`).
     criterion : {"bic"}, default="bic"
         Model selection criterion (smaller is better).
     warm_start : bool, default=True
@@ -62,7 +64,8 @@ class MetaGraphicalLassoBIC:
     Attributes
     ----------
     results_ : list of dict
-        One record per grid point, in fitting order, with keys ``n_components``, ``alpha``,
+        One record per grid point, in fitting order, with keys ``n_components``, ``alpha`` (the
+        grid's ρ), ``alphas`` (the ρ_k of the datasets at that point, or None for a failed fit),
         ``bic``, ``objective``, ``nonzeros`` (Σ_k nnz(Λ_k), every entry as counted by BIC),
         ``n_parameters``, ``n_iter``, ``converged``, ``time`` (seconds) and ``error``: None, or the
         message of the :class:`NumericalError` of a fit that failed (its criterion is then
@@ -122,14 +125,15 @@ class MetaGraphicalLassoBIC:
                 warnings.warn(f"the fit at n_components={m}, alpha={alpha:g} failed and is left out: {exc}",
                               FitFailedWarning, stacklevel=4)
                 records.append(dict(
-                    n_components=m, alpha=alpha, bic=np.inf, objective=np.inf, nonzeros=0, n_parameters=0,
-                    n_iter=0, converged=False, time=time.perf_counter() - start, error=str(exc),
+                    n_components=m, alpha=alpha, alphas=None, bic=np.inf, objective=np.inf, nonzeros=0,
+                    n_parameters=0, n_iter=0, converged=False, time=time.perf_counter() - start, error=str(exc),
                 ))
                 models.append(None)
                 continue
             elapsed = time.perf_counter() - start
             records.append(dict(
-                n_components=m, alpha=alpha, bic=model.bic(arrays), objective=float(model.objective_),
+                n_components=m, alpha=alpha, alphas=[float(a) for a in model.alphas_], bic=model.bic(arrays),
+                objective=float(model.objective_),
                 nonzeros=int(np.count_nonzero(model.precisions_)), n_parameters=model.n_parameters(),
                 n_iter=int(model.n_iter_), converged=bool(model.converged_), time=elapsed, error=None,
             ))

@@ -153,8 +153,10 @@ def variance_explained_table(model, Xs=None, *, dataset_names=None):
 
     Without ``Xs`` the shares come from the model: Σ_k[m, m] / tr Φ_k with
     tr Φ_k = tr Σ_k + (V − M) ε_k; the column ``noise`` is (V − M) ε_k / tr Φ_k, so each row
-    sums to 1. On the training data with the default unpenalised diagonal, tr Φ_k = tr S_k and
-    Σ_k[m, m] = (Dᵀ S_k D)[m, m], so these are also the empirical shares.
+    sums to 1. With the paper's penalty (the default: the diagonal of Λ_k penalised),
+    Σ_k[m, m] = (Dᵀ S_k D)[m, m] + ρ_k at the fit, so a factor's model variance exceeds the
+    variance of the data along it by ρ_k; with ``penalize_diagonal=False``, tr Φ_k = tr S_k and
+    Σ_k[m, m] = (Dᵀ S_k D)[m, m] on the training data, and these are the empirical shares.
 
     With ``Xs`` (K datasets) the shares are empirical: the variance of the factor's scores over
     the total variance Σ_v var(x_v) of dataset k (centred at ``means_[k]``, divided by N_k), and
