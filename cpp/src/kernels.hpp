@@ -2,9 +2,10 @@
 // rows or columns, run on OpenMP threads above a size threshold, with the widest instruction set
 // the CPU supports (simd/products.hpp).
 //
-// A tile's result is computed by the same Eigen product whatever the number of threads (whether
-// and how a product is tiled depends only on the shapes), and no tile is split along the
-// summation dimension, so every kernel gives bit-identical results for every thread count.
+// A tile's result is computed by the same product whatever the number of threads (whether and how
+// a product is tiled depends only on the shapes), and no tile is split along the summation
+// dimension, so every kernel gives bit-identical results for every thread count — and, the
+// products of every instruction set agreeing bit for bit, for every instruction set.
 #pragma once
 
 #include <cstdio>

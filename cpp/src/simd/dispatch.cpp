@@ -9,12 +9,12 @@ namespace metaglasso::detail::simd {
 
 namespace {
 
-// Widest variant this CPU and operating system run: 2 = AVX-512 (F, DQ, BW, VL), 1 = AVX2 + FMA,
+// Widest variant this CPU and operating system run: 2 = AVX-512 (F, DQ, BW, VL), 1 = AVX2,
 // 0 = baseline. __builtin_cpu_supports also checks that the OS saves the wide registers (XCR0).
 int supported_level() {
 #ifdef METAGLASSO_SIMD_X86
   __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = __builtin_cpu_supports("avx2");
   const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   return avx512 ? 2 : avx2 ? 1 : 0;

@@ -1,13 +1,11 @@
 // GEMM-shaped tile products compiled once per x86 instruction set and chosen at run time.
 //
-// Eigen vectorises for the instruction set the compiler targets, and a portable build targets
-// baseline x86-64 (SSE2): two doubles per instruction and no fused multiply-add, a quarter of what
-// AVX2 + FMA machines offer in these products. products.cpp is therefore compiled three times —
-// baseline, AVX2 + FMA and AVX-512 — and `products()` picks the widest variant the CPU and the
-// operating system support, once per process. Each variant renames Eigen's namespace (a macro
-// `Eigen` on its command line), so the template instances of one variant never stand in for
-// another's at link time, and this header uses no Eigen type: pointers, sizes and column strides
-// (column-major, leading dimensions ≥ rows) only.
+// A portable build targets baseline x86-64 (SSE2): two doubles per instruction. products.cpp is
+// therefore compiled three times — baseline, AVX2 and AVX-512 — and `products()` picks the widest
+// variant the CPU and the operating system support, once per process. The variants are written so
+// that they compute every output with the same operations in the same order (products.cpp): their
+// results are bit-identical, and so is every fit, whatever the CPU. This header uses no Eigen type:
+// pointers, sizes and column strides (column-major, leading dimensions ≥ rows) only.
 #pragma once
 
 #include <cstddef>
