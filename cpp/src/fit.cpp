@@ -110,6 +110,18 @@ void project_tangent(const Matrix& D, Matrix& v, Matrix& work) {
 
 double inner(const Matrix& a, const Matrix& b) { return a.cwiseProduct(b).sum(); }
 
+// The scale against which the stopping rules measure E: |f − f_units| with
+// f_units = Σ_k V log(tr S_k / V), by which E shifts when a dataset's units change (X → cX with
+// ρ → c²ρ adds V log c² to L_k and changes nothing else), so that the fit stops at the same
+// iterate whatever the units; at least 1.
+double objective_scale(const CovarianceProducts& data, double f) {
+  double units = 0.0;
+  const auto V = static_cast<double>(data.n_features());
+  for (Index k = 0; k < data.n_datasets(); ++k) units += V * std::log(data.trace(k) / V);
+  const double scale = std::abs(f - units);
+  return std::isfinite(scale) ? std::max(1.0, scale) : std::max(1.0, std::abs(f));
+}
+
 // Fills the result's per-dataset fields from the states at the final D.
 void collect(const CovarianceProducts& data, const std::vector<DatasetState>& states, FitResult& r) {
   const std::size_t K = states.size();
@@ -176,7 +188,7 @@ FitResult fit_adam(const CovarianceProducts& data, const Matrix& D0, const FitOp
     const auto n = r.objective_history.size();
     if (o.tol > 0.0 && epoch >= 2 &&
         std::abs(r.objective_history[n - 1] - r.objective_history[n - 2]) <=
-            o.tol * std::max(1.0, std::abs(r.objective_history[n - 1]))) {
+            o.tol * objective_scale(data, r.objective_history[n - 1])) {
       r.converged = true;
       break;
     }
@@ -195,36 +207,63 @@ struct Pair {
   double rho = 0.0;
 };
 
+// Curvature of f along moves of each factor out of span D: moving column j of D by t·u, u a unit
+// vector orthogonal to span D, changes f by t² h_j / 2 with
+//   h_j ≈ 2 Σ_k [ (Dᵀ S_k D)_jj / ε_k + ε_k (Λ_k)_jj − 2 ]
+// for a direction u of noise variance (uᵀ S_k u ≈ ε_k) — the second-order terms of eq. 6 through
+// A_k = Dᵀ S_k D (the response of Λ_k and ε_k to first order is negligible there). Factors differ in
+// it by orders of magnitude (a strong factor against a weak one), which one scalar step cannot
+// follow; the out-of-span part of H₀ is therefore diag(1 / h_j), scaled as a whole by the newest pair.
+// Values are floored at 1e-6 of the largest, so that a factor of no curvature does not get an
+// unbounded step.
+void out_of_span_curvature(const std::vector<DatasetState>& states, Vector& h) {
+  const Index M = states.front().DtSD.rows();
+  h.setZero(M);
+  for (const auto& s : states)
+    for (Index j = 0; j < M; ++j)
+      h(j) += 2.0 * (s.DtSD(j, j) / s.noise + s.noise * s.glasso.precision(j, j) - 2.0);
+  const double floor = 1e-6 * std::max(h.maxCoeff(), 0.0);
+  for (Index j = 0; j < M; ++j) h(j) = std::isfinite(h(j)) && h(j) > floor ? h(j) : floor;
+  if (!(floor > 0.0)) h.setOnes();  // no usable curvature: the identity
+}
+
 // q ← H₀ q for the initial inverse Hessian of the two-loop recursion. A tangent vector at D
 // splits into a rotation inside span D, D Dᵀq (Dᵀq is skew), and a move out of it,
 // (I − D Dᵀ) q. The two have very different curvatures: rotations inside the span change E
 // only through the ℓ1 penalty (not at all when ρ = 0), moves out of it through the data. H₀ is
-// therefore γ_in on the first and γ_out on the second, each the Barzilai–Borwein ratio sᵀy / yᵀy
-// of that component of the newest pair; a component that is negligible or of non-positive
-// curvature uses the ratio of the whole pair.
-void apply_initial_hessian(const Matrix& D, const Pair& last, Matrix& q, Matrix& work) {
+// therefore γ_in on the first and γ_out · diag(1 / h_j) on the second (h: out_of_span_curvature),
+// γ_in the Barzilai–Borwein ratio sᵀy / yᵀy of the first component of the newest pair and γ_out
+// its preconditioned ratio sᵀy / yᵀ diag(1/h) y for the second; a component that is negligible or
+// of non-positive curvature uses the ratio of the whole pair.
+void apply_initial_hessian(const Matrix& D, const Pair& last, const Vector& h, Matrix& q, Matrix& work) {
   const double gamma = 1.0 / (last.rho * last.y.squaredNorm());
   auto ratio = [gamma](double sy, double yy, double s_norm, double y_norm, double s_part, double y_part) {
     if (s_part <= 1e-8 * s_norm || y_part <= 1e-8 * y_norm) return gamma;
     const double g = sy / yy;
     return g > 0.0 && std::isfinite(g) ? g : gamma;
   };
-  // Components of s and y inside the span (D Dᵀ·) and their inner products.
   const Index M = D.cols();
-  Matrix Ds(M, M), Dy(M, M);  // (M, M)
+  const Vector w = h.cwiseInverse();
+  // Components of s and y inside the span (D Dᵀ·), out of it, and their inner products.
+  Matrix Ds(M, M), Dy(M, M);
   detail::gemm(true, 1.0, D, last.s, 0.0, Ds);
   detail::gemm(true, 1.0, D, last.y, 0.0, Dy);
+  Matrix s_out = last.s, y_out = last.y;
+  detail::gemm(false, -1.0, D, Ds, 1.0, s_out);
+  detail::gemm(false, -1.0, D, Dy, 1.0, y_out);
   const double s2 = last.s.squaredNorm(), y2 = last.y.squaredNorm();
   const double s2_in = Ds.squaredNorm(), y2_in = Dy.squaredNorm(), sy_in = Ds.cwiseProduct(Dy).sum();
-  const double sy = 1.0 / last.rho;
-  const double s2_out = std::max(0.0, s2 - s2_in), y2_out = std::max(0.0, y2 - y2_in);
+  double ywy_out = 0.0;
+  for (Index j = 0; j < M; ++j) ywy_out += w(j) * y_out.col(j).squaredNorm();
   const double gamma_in =
       ratio(sy_in, y2_in, std::sqrt(s2), std::sqrt(y2), std::sqrt(s2_in), std::sqrt(y2_in));
-  const double gamma_out =
-      ratio(sy - sy_in, y2_out, std::sqrt(s2), std::sqrt(y2), std::sqrt(s2_out), std::sqrt(y2_out));
+  const double gamma_out = ratio(s_out.cwiseProduct(y_out).sum(), ywy_out, std::sqrt(s2), std::sqrt(y2),
+                                 s_out.norm(), y_out.norm());
+  // q ← γ_in D Dᵀ q + γ_out (I − D Dᵀ) q diag(w).
   detail::gemm(true, 1.0, D, q, 0.0, work);
-  q *= gamma_out;
-  detail::gemm(false, gamma_in - gamma_out, D, work, 1.0, q);
+  detail::gemm(false, -1.0, D, work, 1.0, q);  // q is now its out-of-span part
+  for (Index j = 0; j < M; ++j) q.col(j) *= gamma_out * w(j);
+  detail::gemm(false, gamma_in, D, work, 1.0, q);
 }
 
 // Riemannian L-BFGS (Huang, Gallivan & Absil 2015, with projection as vector transport) on
@@ -248,6 +287,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
   pairs.reserve(memory);
   std::vector<double> alphas(memory);
   Pair spare;
+  Vector curvature;
 
   double f = evaluate(data, D, rho, o, all, states, g, G, work);
   if (!std::isfinite(f)) throw NumericalError("objective is not finite at D0");
@@ -256,7 +296,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
   // The gradient must drop by sqrt(tol), or to where a unit step in D changes f by a relative
   // kStationary — below the accuracy of f itself (the inner glassos are solved to about 1e-12), so
   // a start that is already stationary to working precision is recognised as such.
-  const double stationary = kStationary * std::max(1.0, std::abs(f));
+  const double stationary = kStationary * objective_scale(data, f);
   const double g_target = std::max(std::sqrt(o.tol) * g0_norm, stationary);
   double g_norm = g0_norm;
   r.converged = g0_norm <= stationary;
@@ -270,7 +310,8 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
         alphas[i] = pairs[i].rho * inner(pairs[i].s, q);
         q -= alphas[i] * pairs[i].y;
       }
-      apply_initial_hessian(D, pairs.back(), q, work);
+      out_of_span_curvature(states, curvature);
+      apply_initial_hessian(D, pairs.back(), curvature, q, work);
       for (std::size_t i = 0; i < pairs.size(); ++i) {
         const double beta = pairs[i].rho * inner(pairs[i].y, q);
         q += (alphas[i] - beta) * pairs[i].s;
@@ -366,7 +407,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
     ++r.n_iter;
     r.objective_history.push_back(f);
     if (o.callback) o.callback(FitProgress{r.n_iter, f, g_norm});
-    if (f_prev - f <= o.tol * std::max(1.0, std::abs(f)) && g_norm <= g_target) r.converged = true;
+    if (f_prev - f <= o.tol * objective_scale(data, f) && g_norm <= g_target) r.converged = true;
   }
 
   r.objective = f;

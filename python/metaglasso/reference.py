@@ -1061,7 +1061,8 @@ def fit_adam(
         D ← polar(D − lr · m̂ / (√v̂ + eps)),  m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ).
 
     The fit stops after ``max_iter`` epochs, or (when ``tol > 0``) from the second epoch on as
-    soon as two successive epoch losses differ by at most ``tol · max(1, |latest|)``. The final
+    soon as two successive epoch losses differ by at most ``tol · max(1, |latest − f_units|)``,
+    ``f_units = Σ_k V log(tr S_k / V)`` (:func:`_objective_scale`). The final
     D, Λ_k and Σ_k are returned in the canonical form of :func:`canonical_form`.
 
     Parameters
@@ -1129,7 +1130,7 @@ def fit_adam(
             v_hat = v / (1.0 - beta2**t)
             D = polar_retraction(D - learning_rate * m_hat / (np.sqrt(v_hat) + adam_eps))
         history.append(epoch_loss)
-        if tol > 0 and epoch >= 2 and abs(history[-1] - history[-2]) <= tol * max(1.0, abs(history[-1])):
+        if tol > 0 and epoch >= 2 and abs(history[-1] - history[-2]) <= tol * _objective_scale(data, history[-1]):
             converged = True
             break
 
@@ -1138,13 +1139,35 @@ def fit_adam(
     return _result(D, final_states, f, grad, history, epoch, converged)
 
 
-def _initial_inverse_hessian(D, s, y, q):
+def _objective_scale(data, f):
+    """max(1, |f − Σ_k V log(tr S_k / V)|): E measured from the shift it takes when a dataset's units
+    change (X → cX, ρ → c²ρ adds V log c² to L_k), so the stopping rules do not depend on units."""
+    V = data[0].Xc.shape[1]
+    units = sum(V * np.log(d.trace / V) for d in data)
+    scale = abs(f - units)
+    return max(1.0, scale) if np.isfinite(scale) else max(1.0, abs(f))
+
+
+def _out_of_span_curvature(states):
+    """h_j = 2 Σ_k [A_k[j, j] / ε_k + ε_k Λ_k[j, j] − 2]: the second derivative of f along a move of
+    factor j out of span D in a direction of noise variance, floored at 1e-6 of the largest."""
+    h = sum(2.0 * (np.diag(st.A) / st.noise + st.noise * np.diag(st.precision) - 2.0) for st in states)
+    floor = 1e-6 * max(float(np.max(h)), 0.0)
+    if not floor > 0:
+        return np.ones_like(h)
+    return np.where(np.isfinite(h) & (h > floor), h, floor)
+
+
+def _initial_inverse_hessian(D, s, y, q, h):
     """H₀ q for the two-loop recursion, scaled separately inside and outside span D.
 
     A tangent vector splits into a rotation inside span D, ``D Dᵀ q``, and a move out of it,
     ``(I − D Dᵀ) q``; E sees the first only through the ℓ1 penalty and the second through the
-    data, so each part gets its own Barzilai–Borwein ratio ``sᵀy / yᵀy`` from the newest pair
-    (the ratio of the whole pair when a part is negligible or of non-positive curvature).
+    data. The first part gets the Barzilai–Borwein ratio ``sᵀy / yᵀy`` of its components of the
+    newest pair; the second is scaled per factor by 1 / h_j (:func:`_out_of_span_curvature`: factors
+    of very different strength have very different curvatures) and as a whole by the preconditioned
+    ratio ``sᵀy / yᵀ diag(1/h) y`` (the ratio of the whole pair when a part is negligible or of
+    non-positive curvature).
     """
 
     def ratio(sy_part, yy_part, s_part, y_part):
@@ -1157,8 +1180,10 @@ def _initial_inverse_hessian(D, s, y, q):
     Ds, Dy = D.T @ s, D.T @ y
     s_out, y_out = s - D @ Ds, y - D @ Dy
     gamma_in = ratio(np.sum(Ds * Dy), np.sum(Dy * Dy), np.linalg.norm(Ds), np.linalg.norm(Dy))
-    gamma_out = ratio(np.sum(s_out * y_out), np.sum(y_out * y_out), np.linalg.norm(s_out), np.linalg.norm(y_out))
-    return gamma_out * q + (gamma_in - gamma_out) * (D @ (D.T @ q))
+    w = 1.0 / h
+    gamma_out = ratio(np.sum(s_out * y_out), np.sum(y_out * y_out * w), np.linalg.norm(s_out), np.linalg.norm(y_out))
+    q_in = D @ (D.T @ q)
+    return gamma_in * q_in + gamma_out * (q - q_in) * w
 
 
 def fit_lbfgs(
@@ -1179,14 +1204,15 @@ def fit_lbfgs(
     Two-loop recursion over the last ``memory`` pairs ``(s_i, y_i)``, transported to the
     current tangent space by the projection ``P_D(v) = v − D sym(Dᵀv)`` and dropped when their
     curvature ``sᵀy`` is not above ``1e-10 ‖s‖‖y‖``; initial inverse Hessian scaled by the
-    ratio ``sᵀy / yᵀy`` of the newest pair, separately inside and outside span D
-    (:func:`_initial_inverse_hessian`). If the direction p is not a descent direction the
+    ratio ``sᵀy / yᵀy`` of the newest pair, separately inside and outside span D, and outside it
+    per factor by its curvature (:func:`_initial_inverse_hessian`). If the direction p is not a descent direction the
     memory is cleared and ``p = −g``. Armijo backtracking (c₁ = 1e-4) along
     ``polar(D + τ p)``: τ starts at 1 (at ``min(1, 1/‖g‖)`` while the memory is empty) and is
     halved up to 40 times. After a step, ``s = P_new(τ p)`` and ``y = g_new − P_new(g_old)``.
 
-    Converged when ``f_prev − f_new <= tol · max(1, |f_new|)`` and
-    ``‖g_new‖_F <= max(√tol · ‖g_0‖_F, 1e-10 · max(1, |f_0|))``. A failed line search stops the fit, as
+    Converged when ``f_prev − f_new <= tol · max(1, |f_new − f_units|)`` and
+    ``‖g_new‖_F <= max(√tol · ‖g_0‖_F, 1e-10 · max(1, |f_0 − f_units|))`` with
+    ``f_units = Σ_k V log(tr S_k / V)`` (:func:`_objective_scale`). A failed line search stops the fit, as
     converged only if the gradient criterion already holds. The final D, Λ_k and Σ_k are
     returned in the canonical form of :func:`canonical_form`.
 
@@ -1227,7 +1253,7 @@ def fit_lbfgs(
 
     f, g, states = _profile(data, D, alphas, opts, None)
     g0_norm = float(np.linalg.norm(g))
-    stationary = 1e-10 * max(1.0, abs(f))  # a unit step changes f by less than its accuracy
+    stationary = 1e-10 * _objective_scale(data, f)  # a unit step changes f by less than its accuracy
     grad_target = max(np.sqrt(tol) * g0_norm, stationary)
     history = [f]
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
@@ -1252,7 +1278,7 @@ def fit_lbfgs(
             q -= a * y
             coefficients.append((rho_i, a))
         if pairs:
-            q = _initial_inverse_hessian(D, *pairs[-1], q)
+            q = _initial_inverse_hessian(D, *pairs[-1], q, _out_of_span_curvature(states))
         for (s, y), (rho_i, a) in zip(pairs, reversed(coefficients)):
             b = rho_i * inner(y, q)
             q += (a - b) * s
@@ -1288,7 +1314,7 @@ def fit_lbfgs(
         f_prev = f
         D, f, g = D_new, f_new, g_new
         history.append(f)
-        if f_prev - f <= tol * max(1.0, abs(f)) and float(np.linalg.norm(g)) <= grad_target:
+        if f_prev - f <= tol * _objective_scale(data, f) and float(np.linalg.norm(g)) <= grad_target:
             converged = True
 
     return _result(D, states, f, g, history, n_iter, converged)

@@ -125,15 +125,16 @@ struct DataOptions {
 /// terms of eq. 10 in batch order and takes one Adam step on the Riemannian gradient (eq. 9),
 /// pulled back by the polar retraction. objective_history holds the epoch losses (the sum of
 /// the L_k met during the epoch); stops when two successive ones differ by at most
-/// tol · max(1, |latest|) (tol > 0).
+/// tol · max(1, |latest − f_units|) (tol > 0), f_units = Σ_k V log(tr S_k / V): E shifts by that much
+/// when the units of the data change, so the rule does not depend on them.
 ///
 /// Solver::LBFGS: Riemannian L-BFGS on the profile objective f(D), memory pairs transported by
 /// projection, an initial inverse Hessian scaled separately (Barzilai–Borwein) on rotations
-/// inside span D and on moves out of it, and Armijo backtracking along the retraction.
-/// objective_history holds f(D0) and f after every accepted step; converged when the last
-/// decrease is at most tol · max(1, |f|) and ‖grad f‖_F ≤ max(√tol · ‖grad f(D0)‖_F,
-/// 1e-10 · max(1, |f(D0)|)) — the second bound recognises a start that is stationary to working
-/// precision.
+/// inside span D and on moves out of it — there per factor, by the curvature of moving it out of the
+/// span — and Armijo backtracking along the retraction. objective_history holds f(D0) and f after
+/// every accepted step; converged when the last decrease is at most tol · max(1, |f − f_units|) and
+/// ‖grad f‖_F ≤ max(√tol · ‖grad f(D0)‖_F, 1e-10 · max(1, |f(D0) − f_units|)) (f_units as for Adam) —
+/// the second bound recognises a start that is stationary to working precision.
 ///
 /// In both, the final objective, Λ_k, Σ_k, ε_k and gradient norm are those of the profile at
 /// the returned D, which is put in canonical form (canonicalize). Dataset k is penalised by
