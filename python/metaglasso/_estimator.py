@@ -28,7 +28,7 @@ __all__ = ["FitProgress", "MetaGraphicalLasso", "partial_correlations"]
 _SOLVERS = ("lbfgs", "adam")
 _ALPHA_SCALINGS = ("none", "n_samples")
 _REPRESENTATIONS = ("auto", "data", "covariance")
-_DEFAULT_MAX_ITER = {"lbfgs": 500, "adam": 5000}
+_DEFAULT_MAX_ITER = {"lbfgs": 2000, "adam": 5000}
 # Set by fit on an AnnData (metaglasso.bio), removed by a fit on anything else.
 _ANNDATA_ATTRIBUTES = ("dataset_names_", "dropped_groups_", "groupby_", "layer_")
 
@@ -106,7 +106,7 @@ class MetaGraphicalLasso:
         Start of D: the top principal directions of Σ_k S_k; the polar factor of a seeded uniform
         matrix (as the paper's generator); or given factors (their polar factor is used).
     max_iter : int or None, default=None
-        Iterations (lbfgs) or epochs (adam); None means 500 for lbfgs and 5000 for adam.
+        Iterations (lbfgs) or epochs (adam); None means 2000 for lbfgs and 5000 for adam.
     tol : float, default=1e-8
         lbfgs: converged when the relative decrease of E is <= tol and the gradient norm has
         dropped by sqrt(tol) (or below 1e-10 of the scale of E, stationary to working precision);

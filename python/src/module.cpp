@@ -367,7 +367,7 @@ PYBIND11_MODULE(_core, m) {
                        });
       },
       py::arg("Xs"), py::arg("alpha"), py::arg("init") = "pca", py::arg("components") = py::none(),
-      py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 500, py::arg("tol") = 1e-8,
+      py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 2000, py::arg("tol") = 1e-8,
       py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0,
       py::arg("assume_centered") = false, py::arg("representation") = "auto", py::arg("compress") = true,
       py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = true,
@@ -399,7 +399,7 @@ PYBIND11_MODULE(_core, m) {
                        [&](const mg::Start& start, const mg::FitOptions& o) { return mg::fit(products, start, o); });
       },
       py::arg("products"), py::arg("alpha"), py::arg("init") = "pca", py::arg("components") = py::none(),
-      py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 500, py::arg("tol") = 1e-8,
+      py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 2000, py::arg("tol") = 1e-8,
       py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0, py::arg("glasso_tol") = 1e-8,
       py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = true, py::arg("n_threads") = 0,
       py::arg("callback") = py::none(), py::arg("check_interrupts") = true,
@@ -421,7 +421,7 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("covariances"), py::arg("n_samples"), py::arg("alpha"), py::arg("init") = "pca",
       py::arg("components") = py::none(), py::arg("n_components") = 0, py::arg("solver") = "lbfgs",
-      py::arg("max_iter") = 500, py::arg("tol") = 1e-8, py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0,
+      py::arg("max_iter") = 2000, py::arg("tol") = 1e-8, py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0,
       py::arg("seed") = 0, py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000,
       py::arg("penalize_diagonal") = true, py::arg("n_threads") = 0, py::arg("callback") = py::none(),
       py::arg("check_interrupts") = true,

@@ -28,7 +28,7 @@ struct FitOptions {
   /// dataset's ρ_k enters its graphical lasso, its term of E and the gradient (see Penalty).
   std::vector<double> dataset_alphas;
   Solver solver = Solver::LBFGS;
-  int max_iter = 500;           ///< epochs (adam) or iterations (lbfgs)
+  int max_iter = 2000;          ///< epochs (adam) or iterations (lbfgs)
   double tol = 1e-8;            ///< relative change of E (adam); relative decrease and
                                 ///< gradient norm (lbfgs)
   double learning_rate = 1e-3;  ///< Adam step size
