@@ -121,7 +121,7 @@ def test_per_dataset_fit_is_glasso_of_projected_original_covariance(data, method
         assert_allclose(P, P.T, atol=0)
         assert np.linalg.eigvalsh(P).min() > 0
         assert_allclose(W @ P, np.eye(M), atol=1e-10)
-        assert kkt_violation(S_latent, alpha, P, W) <= KKT_TOL
+        assert kkt_violation(S_latent, alpha, P, W, penalize_diagonal=True) <= KKT_TOL
         eps = (np.trace(S) - np.trace(U.T @ S @ U)) / (V - M)
         assert_allclose(result.noise_variances_[k], eps, rtol=CLOSED_FORM_RTOL)
     assert np.count_nonzero(result.precisions_ * (1 - np.eye(4))) < 3 * 12  # the penalty zeroes some entries

@@ -383,7 +383,8 @@ def _labels(args, inp, var_names):
 
 def _estimator_params(args):
     return dict(solver=args.solver, max_iter=args.max_iter, tol=args.tol, random_state=args.seed,
-                n_threads=args.n_threads)
+                n_threads=args.n_threads, penalize_diagonal=args.penalize_diagonal,
+                alpha_scaling=args.alpha_scaling, n_init=args.n_init)
 
 
 def _fit_quietly(fn):
@@ -519,13 +520,32 @@ def write_outputs(out, model, *, args, save=None, Xs=None, scores=None, search_r
     return written
 
 
+def _penalty_text(model):
+    """The penalty of a fitted model in words: ρ, or the ρ_k of the datasets, and which entries of Λ_k."""
+    alphas = np.asarray(getattr(model, "alphas_", np.broadcast_to(model.alpha, model.precisions_.shape[:1])))
+    rho = f"{alphas[0]:g}" if np.all(alphas == alphas[0]) else "ρ_k = " + ", ".join(f"{a:.4g}" for a in alphas)
+    if getattr(model, "alpha_scaling", "none") == "n_samples":
+        rho += f" (α = {np.ravel(model.alpha)[0]:g} scaled by sqrt(mean N / N_k))" if np.ndim(model.alpha) == 0 else \
+            " (scaled by sqrt(mean N / N_k))"
+    return rho + ("; all entries of Λ_k" if model.penalize_diagonal else "; off-diagonal entries of Λ_k")
+
+
 def _model_info(model):
     M, V = model.components_.shape
     K = model.precisions_.shape[0]
-    return [("datasets K", K), ("variables V", V), ("factors M", M), ("penalty ρ", f"{model.alpha:g}"),
+    return [("datasets K", K), ("variables V", V), ("factors M", M), ("penalty ρ", _penalty_text(model)),
             ("solver", model.solver), ("iterations", f"{model.n_iter_} (converged: {model.converged_})"),
-            ("objective E", f"{model.objective_:.8g}"),
+            ("objective E", f"{model.objective_:.8g}")] + _starts_info(model) + [
             ("edges per dataset", ", ".join(str(int(np.count_nonzero(np.triu(p, 1)))) for p in model.precisions_))]
+
+
+def _starts_info(model):
+    """The objectives of the starts of an n_init > 1 fit: local optima are shown, not hidden."""
+    objectives = np.asarray(getattr(model, "init_objectives_", ()))
+    if objectives.size <= 1:
+        return []
+    return [("starts", f"{objectives.size}; kept start {model.best_init_}; objectives "
+                       + ", ".join(f"{f:.8g}" for f in objectives))]
 
 
 def _charvar_overview(t):
@@ -761,8 +781,18 @@ def _add_model_options(p):
     p.add_argument("--solver", choices=["lbfgs", "adam"], default="lbfgs",
                    help="optimiser: Riemannian L-BFGS (default) or the paper's Adam steps")
     p.add_argument("--max-iter", type=int, default=None,
-                   help="iterations (lbfgs) or epochs (adam); default 500 for lbfgs and 5000 for adam")
+                   help="iterations (lbfgs) or epochs (adam); default 2000 for lbfgs and 5000 for adam")
     p.add_argument("--tol", type=float, default=1e-8, help="convergence tolerance (default 1e-8)")
+    p.add_argument("--penalize-diagonal", action=argparse.BooleanOptionalAction, default=True,
+                   help="penalise every entry of each latent precision Λ_k, the paper's |Λ_k|_1 (default); "
+                        "--no-penalize-diagonal penalises the off-diagonal entries only, which leaves the "
+                        "objective unbounded when a dataset has no more samples than variables")
+    p.add_argument("--alpha-scaling", choices=["none", "n_samples"], default="none",
+                   help="n_samples: dataset k's penalty is rho * sqrt(mean N / N_k), larger for small datasets "
+                        "(default none: the same rho for all)")
+    p.add_argument("--n-init", type=int, default=1,
+                   help="number of starts (the PCA start, then random ones); the best objective is kept and "
+                        "the objective of every start reported (default 1)")
     p.add_argument("--seed", type=int, default=None, help="random seed (random start, Adam batches); default 0")
     p.add_argument("--n-threads", type=int, default=None, help="threads of the core (default: all)")
 

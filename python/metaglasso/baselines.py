@@ -238,7 +238,7 @@ def fit_baseline(
     *,
     alpha=0.01,
     random_state=None,
-    penalize_diagonal=False,
+    penalize_diagonal=True,
     glasso_tol=1e-10,
     glasso_max_iter=1000,
     ica_max_iter=1000,
@@ -263,11 +263,12 @@ def fit_baseline(
         Number M of factors, 1 <= M < n_features and at most the rank of the stacked data.
     method : {"pca", "ica"}, default="pca"
     alpha : float, default=0.01
-        Graphical lasso penalty on the off-diagonal entries of Λ_k (the paper uses MGLASSO's ρ).
+        Graphical lasso penalty on Λ_k (the paper uses MGLASSO's ρ).
     random_state : int, numpy Generator or None, default=None
         Seed of FastICA (None means seed 0, so results are reproducible); unused by PCA.
-    penalize_diagonal : bool, default=False
-        Penalise the diagonal of Λ_k as well.
+    penalize_diagonal : bool, default=True
+        Penalise every entry of Λ_k, as MGLASSO does by default (the paper's |Λ_k|_1); False
+        penalises the off-diagonal entries only.
     glasso_tol, glasso_max_iter
         ``tol`` and ``max_iter`` of :func:`metaglasso.graphical_lasso`.
     ica_max_iter, ica_tol

@@ -106,6 +106,8 @@ def save_model(model, path, *, dataset_names=None, metadata=None):
             "objective": est.objective_, "n_iter": est.n_iter_, "converged": est.converged_,
             "gradient_norm": est.gradient_norm_, "representations": list(est.representations_),
             "compression_rank": est.compression_rank_, "n_features_in": est.n_features_in_,
+            "alphas": getattr(est, "alphas_", None), "init_objectives": getattr(est, "init_objectives_", None),
+            "best_init": getattr(est, "best_init_", None),
         }),
         "dataset_names": names,
         "selection": None if selection is None else _plain(list(selection)),
@@ -200,6 +202,13 @@ def load_model(path):
     model.representations_ = list(fitted["representations"])
     model.compression_rank_ = fitted["compression_rank"]
     model.n_features_in_ = int(fitted["n_features_in"])
+    # Files of metaglasso before per-dataset penalties and n_init: one ρ, one start.
+    K = prec.shape[0]
+    alphas = fitted.get("alphas")
+    model.alphas_ = np.asarray(np.broadcast_to(model.alpha, (K,)) if alphas is None else alphas, dtype=np.float64)
+    starts = fitted.get("init_objectives")
+    model.init_objectives_ = np.asarray([model.objective_] if starts is None else starts, dtype=np.float64)
+    model.best_init_ = int(fitted.get("best_init") or 0)
     model.n_samples_ = arrays["n_samples"]
     if "feature_names" in arrays:
         model.feature_names_in_ = np.asarray(arrays["feature_names"], dtype=object)
