@@ -9,7 +9,7 @@ import numpy as np
 from metaglasso import _core
 from metaglasso._validation import check_nonnegative, check_positive_int
 
-__all__ = ["SyntheticTruth", "make_synthetic"]
+__all__ = ["FactorAnalysisTruth", "SyntheticTruth", "make_factor_analysis", "make_synthetic"]
 
 
 @dataclass(frozen=True)
@@ -105,4 +105,108 @@ def make_synthetic(n_features, n_samples, n_datasets, n_components, *, alpha_tru
         covariances=np.stack(covariances),
         noise_variances=np.array(noises),
     )
+    return Xs, truth
+
+
+@dataclass(frozen=True)
+class FactorAnalysisTruth:
+    """Ground truth of :func:`make_factor_analysis`.
+
+    Attributes
+    ----------
+    components : ndarray of shape (n_components, n_features)
+        Orthonormal rows spanning the factors' directions.
+    precisions : ndarray of shape (n_datasets, n_components, n_components)
+        Sparse precision of the factor scores in each dataset.
+    covariances : ndarray of shape (n_datasets, n_components, n_components)
+        Their inverses, the factors' covariances.
+    noise_variances : ndarray of shape (n_datasets, n_features)
+        The variance of each variable's own noise in each dataset.
+    means : ndarray of shape (n_datasets, n_features)
+        The variables' means in each dataset.
+    """
+
+    components: np.ndarray
+    precisions: np.ndarray
+    covariances: np.ndarray
+    noise_variances: np.ndarray
+    means: np.ndarray
+
+
+def make_factor_analysis(n_features, n_samples, n_datasets, n_components, *, factor_variances=(1000.0, 100.0),
+                         noise_range=(0.5, 1.5), edge_probability=0.6, random_state=None):
+    """Datasets from a factor-analysis model that MGLASSO does not fit exactly.
+
+    Unlike :func:`make_synthetic` (the paper's generator, which draws from the MGLASSO model itself),
+    each variable has noise of its own variance, in every direction (the noise is not projected out
+    of the span of the factors), and every variable has a mean of its own in each dataset:
+
+        x = D diag(s) z + μ_k + e,   z ~ N(0, Σ_k),   e ~ N(0, diag(ψ_k)),
+
+    with D (V × M) orthonormal (QR of a Gaussian matrix), factor scales s_j² decreasing linearly over
+    ``factor_variances``, Σ_k = Λ_k⁻¹ for a sparse Λ_k — unit diagonal plus a random chain, the edge
+    between factors j and j + 1 present with probability ``edge_probability`` and of weight uniform in
+    ±0.4, shifted to keep its smallest eigenvalue at least 0.1 — ψ_k,v uniform over ``noise_range``
+    and μ_k,v ~ N(0, 3²).
+
+    Parameters
+    ----------
+    n_features : int
+        V.
+    n_samples : int or sequence of int
+        N (the same for every dataset) or N_k per dataset.
+    n_datasets : int
+        K.
+    n_components : int
+        M < V.
+    factor_variances : (float, float), default=(1000.0, 100.0)
+        Largest and smallest s_j², in units of the noise (ψ is about 1).
+    noise_range : (float, float), default=(0.5, 1.5)
+    edge_probability : float, default=0.6
+    random_state : int, numpy Generator or None
+
+    Returns
+    -------
+    Xs : list of K ndarrays of shape (n_samples_k, n_features)
+    truth : FactorAnalysisTruth
+        ``precisions`` are those of z (the factors' scales s are in ``components`` only through D).
+    """
+    V = check_positive_int(n_features, "n_features", minimum=2)
+    K = check_positive_int(n_datasets, "n_datasets")
+    M = check_positive_int(n_components, "n_components")
+    if M >= V:
+        raise ValueError(f"n_components must be smaller than n_features={V}; got n_components={M}")
+    sizes = [n_samples] * K if np.ndim(n_samples) == 0 else list(n_samples)
+    if len(sizes) != K:
+        raise ValueError(f"n_samples must be an int or have n_datasets={K} entries; got {len(sizes)}")
+    sizes = [check_positive_int(n, "n_samples", minimum=2) for n in sizes]
+    hi, lo = (check_nonnegative(v, "factor_variances") for v in factor_variances)
+    noise_lo, noise_hi = (check_nonnegative(v, "noise_range") for v in noise_range)
+    if not 0.0 <= edge_probability <= 1.0:
+        raise ValueError(f"edge_probability must be in [0, 1]; got {edge_probability!r}")
+    rng = np.random.default_rng(random_state)
+    D, _ = np.linalg.qr(rng.standard_normal((V, M)))
+    scale = np.sqrt(np.linspace(hi, lo, M))
+    Xs, precisions, covariances, noises, means = [], [], [], [], []
+    for n in sizes:
+        P = np.eye(M)
+        for j in range(M - 1):
+            if rng.random() < edge_probability:
+                P[j, j + 1] = P[j + 1, j] = rng.uniform(-0.4, 0.4)
+        smallest = np.linalg.eigvalsh(P)[0]
+        if smallest < 0.1:
+            P += (0.1 - smallest) * np.eye(M)
+        cov = np.linalg.inv(P)
+        cov = 0.5 * (cov + cov.T)
+        Z = rng.standard_normal((n, M)) @ np.linalg.cholesky(cov).T * scale
+        psi = rng.uniform(noise_lo, noise_hi, V)
+        mu = rng.normal(0.0, 3.0, V)
+        Xs.append(Z @ D.T + rng.standard_normal((n, V)) * np.sqrt(psi) + mu)
+        precisions.append(P)
+        covariances.append(cov)
+        noises.append(psi)
+        means.append(mu)
+    truth = FactorAnalysisTruth(components=np.ascontiguousarray(D.T), precisions=np.stack(precisions),
+                                covariances=np.stack(covariances), noise_variances=np.stack(noises),
+                                means=np.stack(means))
     return Xs, truth
