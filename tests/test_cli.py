@@ -231,3 +231,33 @@ def test_parquet_input(files, tmp_path, capsys):
                       capsys)
     assert rc == 0, err
     assert pd.read_csv(out / "variances.csv")["dataset"].tolist() == ["alpha", "beta", "gamma"]
+
+
+def test_fit_takes_the_penalty_options(files, tmp_path, capsys):
+    # The paper's penalty by default, as in Python; the switch, the sample-size scaling and the starts.
+    from metaglasso import MetaGraphicalLasso
+
+    d, csv, labels, gmt, data = files
+    out = tmp_path / "default"
+    rc, _, err = _run(["fit", csv, "--group", "grp", "--index-col", "date", "-M", M, "--alpha", 0.05, "--out", out,
+                       "--no-figures", "--no-progress"], capsys)
+    assert rc == 0, err
+    model = load_model(out / "model.npz")
+    assert model.penalize_diagonal is True and model.alpha_scaling == "none" and model.n_init == 1
+    read = pd.read_csv(csv)
+    frames = [g.drop(columns=["grp", "date"]).to_numpy() for _, g in read.groupby("grp", sort=False)]
+    python = MetaGraphicalLasso(n_components=M, alpha=0.05).fit(frames)
+    np.testing.assert_array_equal(model.components_, python.components_)  # the same answer as from Python
+
+    out = tmp_path / "options"
+    rc, _, err = _run(["fit", csv, "--group", "grp", "--index-col", "date", "-M", M, "--alpha", 0.05, "--out", out,
+                       "--no-penalize-diagonal", "--alpha-scaling", "n_samples", "--n-init", 3, "--no-figures",
+                       "--no-progress"], capsys)
+    assert rc == 0, err
+    model = load_model(out / "model.npz")
+    assert model.penalize_diagonal is False and model.alpha_scaling == "n_samples" and model.n_init == 3
+    sizes = np.array([40, 50, 45], dtype=float)
+    np.testing.assert_allclose(model.alphas_, 0.05 * np.sqrt(sizes.mean() / sizes), rtol=1e-15)
+    assert model.init_objectives_.shape == (3,)
+    report = (out / "report.html").read_text()
+    assert "off-diagonal entries of Λ_k" in report and "ρ_k = " in report and "kept start" in report
