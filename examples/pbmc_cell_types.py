@@ -35,12 +35,12 @@ SHORT = {"CD14+ Monocyte": "CD14+ Mono", "CD4+/CD25 T Reg": "CD4+ Treg", "CD8+ C
          "CD8+/CD45RA+ Naive Cytotoxic": "CD8+ Naive"}
 
 
-READING_FOR = ("X_lognorm", 3, 0.03, 50)  # the run the reading below was written for
+READING_FOR = ("X_lognorm", 3, 0.01, 50)  # the run the reading below was written for
 READING = """\
 - **Factor 0 — B cells against antibody-secreting cells.** Its variance is 49 in the CD19+ B cells (13 % of
-  their variance) and 1.7–5.3 elsewhere. The positive end holds B-cell genes (HLA class II, CD79B, MS4A1, CD37,
+  their variance) and 1.7–5.2 elsewhere. The positive end holds B-cell genes (HLA class II, CD79B, MS4A1, CD37,
   LTB), the negative end the plasma-cell secretory program (IGJ, MZB1, TNFRSF17/BCMA, IGLL5, FKBP11,
-  SDF2L1). Both ends are enriched in the CD19+ B marker list (29/50 genes, fold 4.4, adjusted p 4e-14;
+  SDF2L1). Both ends are enriched in the CD19+ B marker list (28/50 genes, fold 4.3, adjusted p 4e-13;
   19/50, 3e-5). Because the list sits at both ends, the signed rank test sees no shift; on |loading| it
   does.
 - **Factor 1 — activated or cycling against resting T cells.** Largest in the CD4+/CD25 T Reg (16, 4.7 %)
@@ -49,14 +49,15 @@ READING = """\
   enrichments are weaker and partly indirect: the positive end in the CD19+ B list (15/50, 0.009) through
   the HLA class II genes that list holds, the negative end in the CD8+ Cytotoxic T list (14/50, 0.03).
 - **Factor 2 — CD16+ monocytes against dendritic cells, and an NK-like program in cytotoxic T cells.**
-  Largest in the cells labelled Dendritic (20, 5.7 %), then the CD8+ Cytotoxic T and CD14+ monocytes.
+  Largest in the cells labelled Dendritic (19, 5.7 %), then the CD8+ Cytotoxic T and CD14+ monocytes.
   Positive end: FCGR3A (CD16), CFD, LST1, AIF1, FCER1G, TYROBP, IFITM2/3 (non-classical monocytes);
   negative end: FCER1A, CLEC10A, HLA-DQ, LGALS2 (conventional dendritic cells). Enriched: positive end in the
-  CD14+ Monocyte list (18/50, 2e-4), negative end in the Dendritic list (15/50, 0.009); the rank test adds
+  CD14+ Monocyte list (18/50, 2e-4), negative end in the Dendritic list (15/50, 0.004) and, through its HLA
+  class II genes, the CD19+ B list (15/50, 0.004); the rank test adds
   the CD56+ NK list on the positive side (auc 0.60: FCER1G, TYROBP, GNLY, NKG7) — among the CD8+ T cells the same
   direction probably marks NK-like cytotoxic cells. So the 240 "Dendritic" cells are a mixture that this
   factor splits.
-- **The rank test** finds other, smaller shifts (auc 0.38–0.60) mostly in lists dominated by housekeeping
+- **The rank test** finds other, smaller shifts (auc 0.38–0.59) mostly in lists dominated by housekeeping
   and metabolic genes (the CD34+ and the CD4+ memory/naive lists: GPX1, NPM1, HNRNPA1, ATP5B, COX6A1,
   LDHA). It agrees with the top-50 test only on factor 2's negative end and the B-cell list: the
   hypergeometric test looks at the extremes, the rank test at all 765 loadings.
@@ -65,8 +66,8 @@ READING = """\
   negative in CD8+ naive cells; 0–2 negative in Dendritic and CD14+ monocytes but positive in CD8+
   cytotoxic T cells; 1–2 negative in Dendritic and positive in CD8+ cytotoxic T cells. So the activation
   (1) and myeloid/NK-like (2) programs go together in cytotoxic T cells and against each other in the
-  dendritic/monocyte mixture. The strongest edge of the fit, 0–2 = +0.75 in the B cells, keeps its sign in
-  only half of the refits; it should not be read."""
+  dendritic/monocyte mixture. The strongest edge of the fit, 0–2 = +0.80 in the B cells, keeps its sign in
+  only three quarters of the refits; it should not be read on its own."""
 CAVEATS = """\
 **Caveats.** Each type has 43–240 cells for 765 genes (N_k < V everywhere): the fit needs the penalised
 diagonal, the three factors carry only 3–15 % of a type's variance (the isotropic noise the rest), and
@@ -77,7 +78,9 @@ CD8+ cytotoxic T and NK cells; HLA class II genes of B and dendritic cells) and 
 housekeeping genes. Datasets are centred per cell type: a factor is variation *within* types, and its
 overlap with a type's markers means those genes also vary within some types (often because a
 subpopulation or a mixture of cells varies along them), not that the factor separates the types. p-values are adjusted within each
-top list or factor, not over the whole report. A factor's sign is arbitrary."""
+top list or factor, not over the whole report. Factor numbers and signs follow the library's canonical
+form (factors by decreasing variance summed over the types, each with its largest loading positive):
+they are a convention, not a finding."""
 
 
 def load_pbmc(path, matrix="X_lognorm", *, min_cells=MIN_CELLS):
@@ -141,9 +144,9 @@ def _select(frames, ms, alphas, max_iter):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        # penalize_diagonal: every cell type has fewer cells than genes, and with the diagonal of
-        # Λ_k unpenalised a factor can turn into a direction without variance (objective unbounded)
-        return MetaGraphicalLassoBIC(list(ms), list(alphas), penalize_diagonal=True, max_iter=max_iter).fit(frames)
+        # The default penalty is the paper's, over all of Λ_k: every cell type has fewer cells than genes,
+        # and with the diagonal unpenalised a factor can turn into a direction without variance (unbounded)
+        return MetaGraphicalLassoBIC(list(ms), list(alphas), max_iter=max_iter).fit(frames)
 
 
 def _enrichment(model, markers, n_top):
@@ -170,7 +173,7 @@ def _stability(frames, model, n_subsamples, fraction, max_iter, seed=0):
                for f in frames]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            fit = MetaGraphicalLasso(n_components=M, alpha=model.alpha, penalize_diagonal=True,
+            fit = MetaGraphicalLasso(n_components=M, alpha=model.alpha,
                                      max_iter=max_iter).fit(sub)
         # order[i] = the refit's factor matched to the full fit's factor i
         order, signs = align_factors(model.components_, fit.components_)
@@ -205,7 +208,7 @@ def main(argv=None):
                         help=f"BIC grid of ρ (default {' '.join(f'{a:g}' for a in DEFAULT_ALPHAS)})")
     parser.add_argument("--n-top", type=int, default=50, help="genes at each end of a factor for the "
                         "hypergeometric test (default 50, 6.5%% of the 765 genes)")
-    parser.add_argument("--max-iter", type=int, default=1000, help="L-BFGS iterations per fit (default 1000)")
+    parser.add_argument("--max-iter", type=int, default=2000, help="L-BFGS iterations per fit (default 2000)")
     parser.add_argument("--no-check", action="store_true", help="skip the fit of the other matrix")
     parser.add_argument("--n-subsamples", type=int, default=20,
                         help="refits on subsamples of the cells for the stability table (default 20; 0: none)")
@@ -242,8 +245,9 @@ def main(argv=None):
         f"Nat. Commun. 8:14049, 2017): V = {V} highly variable genes. One dataset per cell type with at least "
         f"{MIN_CELLS} cells ({', '.join(f'{t}: N = {n}' for t, n in zip(types, sizes))}), each centred on its own "
         "mean: the factors and networks describe how genes co-vary *within* each cell type, not the differences "
-        "between the types' mean expression. A factor's sign is arbitrary (flipping it swaps its `pos` and `neg` "
-        "genes and the signs of its edges).",
+        "between the types' mean expression. Factors are numbered by decreasing variance summed over the types "
+        "and each has its largest loading positive (the library's canonical form; flipping a factor would swap "
+        "its `pos` and `neg` genes and the signs of its edges).",
         "",
         "## Which expression matrix",
         "",
@@ -278,8 +282,8 @@ def main(argv=None):
         "## Choice of M and ρ by BIC (paper eq. 17)", "",
         "Every cell type has fewer cells than genes, so with the diagonal of Λ_k unpenalised a factor can turn "
         "into a direction in which a type has no variance and the objective is unbounded below (the fit raises "
-        "`NumericalError`; without the penalty it does so here already at M = 4). All fits therefore use "
-        "`penalize_diagonal=True` (the ℓ1 penalty on the whole of Λ_k). Each M is fitted along ρ from the "
+        "`NumericalError`; without the penalty it does so here already at M = 4). All fits therefore use the "
+        "paper's penalty, the ℓ1 norm of the whole of Λ_k (the default). Each M is fitted along ρ from the "
         "largest value with warm starts; the chosen point is refitted from the PCA start. `edges` counts the "
         "nonzero partial correlations over the six types.", "",
         _md(_grid_table(search, K)), "",

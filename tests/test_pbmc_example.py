@@ -48,7 +48,7 @@ def test_example_runs_on_a_small_grid(tmp_path):
     for heading in ("Which expression matrix", "Choice of M and ρ by BIC", "Enrichment of the factors",
                     "Stability under subsampling", "Partial correlations between factors", "Caveats"):
         assert heading in text
-    assert "penalize_diagonal=True" in text
+    assert "the ℓ1 norm of the whole of Λ_k (the default)" in text
     # the B-cell factor is found and its marker list is enriched
     assert "| pos | CD19+ B |" in text or "| neg | CD19+ B |" in text
     for name in ("networks.png", "variances.png", "bic.png", "enrichment_hypergeometric.png", "enrichment_rank.png"):
