@@ -291,18 +291,25 @@ def test_riemannian_gradient_matches_finite_differences(alpha, penalize_diagonal
         # the sparse path of the graphical lasso is exercised
         off = ~np.eye(3, dtype=bool)
         assert any(np.any(P[off] == 0) for P in precisions)
-    rng = np.random.default_rng(5)
-    h = 1e-5
-    directions = [grad] + [ref.tangent_projection(D, rng.standard_normal(D.shape)) for _ in range(4)]
+    for xi, numeric in directional_derivatives(Xs, D, alpha, grad, precisions, kw, n_random=4):
+        analytic = float(np.sum(grad * xi))
+        assert abs(numeric - analytic) <= 1e-5 * abs(analytic)
+
+
+def directional_derivatives(Xs, D, alpha, grad, precisions, kw, *, n_random, h=1e-5, seed=5):
+    """(ξ, central difference of the profile objective f along ξ) for ξ = the gradient and n_random random
+    tangent directions at D, each of unit norm; the steps are retracted by the polar factor."""
+    rng = np.random.default_rng(seed)
+    directions = [grad] + [ref.tangent_projection(D, rng.standard_normal(D.shape)) for _ in range(n_random)]
+    out = []
     for xi in directions:
         xi = xi / np.linalg.norm(xi)
         f_plus, f_minus = (
             ref.profile_objective(Xs, ref.polar_retraction(D + step), alpha, precisions_init=precisions, **kw)[0]
             for step in (h * xi, -h * xi)
         )
-        numeric = (f_plus - f_minus) / (2 * h)
-        analytic = float(np.sum(grad * xi))
-        assert abs(numeric - analytic) <= 1e-5 * abs(analytic)
+        out.append((xi, (f_plus - f_minus) / (2 * h)))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

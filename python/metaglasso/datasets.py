@@ -34,6 +34,19 @@ class SyntheticTruth:
     noise_variances: np.ndarray
 
 
+def _check_shape(n_features, n_samples, n_datasets, n_components):
+    """V, K, M and the K sample sizes of a generator's arguments, or ValueError naming the argument."""
+    V = check_positive_int(n_features, "n_features", minimum=2)
+    K = check_positive_int(n_datasets, "n_datasets")
+    M = check_positive_int(n_components, "n_components")
+    if M >= V:
+        raise ValueError(f"n_components must be smaller than n_features={V}; got n_components={M}")
+    sizes = [n_samples] * K if np.ndim(n_samples) == 0 else list(n_samples)
+    if len(sizes) != K:
+        raise ValueError(f"n_samples must be an int or have n_datasets={K} entries; got {len(sizes)}")
+    return V, K, M, [check_positive_int(n, "n_samples", minimum=2) for n in sizes]
+
+
 def _polar(Z):
     P, _, Qt = np.linalg.svd(Z, full_matrices=False)
     return P @ Qt
@@ -69,15 +82,7 @@ def make_synthetic(n_features, n_samples, n_datasets, n_components, *, alpha_tru
     Xs : list of K ndarrays of shape (n_samples_k, n_features)
     truth : SyntheticTruth
     """
-    V = check_positive_int(n_features, "n_features", minimum=2)
-    K = check_positive_int(n_datasets, "n_datasets")
-    M = check_positive_int(n_components, "n_components")
-    if M >= V:
-        raise ValueError(f"n_components must be smaller than n_features={V}; got n_components={M}")
-    sizes = [n_samples] * K if np.ndim(n_samples) == 0 else list(n_samples)
-    if len(sizes) != K:
-        raise ValueError(f"n_samples must be an int or have n_datasets={K} entries; got {len(sizes)}")
-    sizes = [check_positive_int(n, "n_samples", minimum=2) for n in sizes]
+    V, K, M, sizes = _check_shape(n_features, n_samples, n_datasets, n_components)
     alpha_truth = check_nonnegative(alpha_truth, "alpha_truth")
     n_latent = check_positive_int(n_latent_samples, "n_latent_samples", minimum=2)
     noise_scale = check_nonnegative(noise_scale, "noise_scale")
@@ -171,15 +176,7 @@ def make_factor_analysis(n_features, n_samples, n_datasets, n_components, *, fac
     truth : FactorAnalysisTruth
         ``precisions`` are those of z (the factors' scales s are in ``components`` only through D).
     """
-    V = check_positive_int(n_features, "n_features", minimum=2)
-    K = check_positive_int(n_datasets, "n_datasets")
-    M = check_positive_int(n_components, "n_components")
-    if M >= V:
-        raise ValueError(f"n_components must be smaller than n_features={V}; got n_components={M}")
-    sizes = [n_samples] * K if np.ndim(n_samples) == 0 else list(n_samples)
-    if len(sizes) != K:
-        raise ValueError(f"n_samples must be an int or have n_datasets={K} entries; got {len(sizes)}")
-    sizes = [check_positive_int(n, "n_samples", minimum=2) for n in sizes]
+    V, K, M, sizes = _check_shape(n_features, n_samples, n_datasets, n_components)
     hi, lo = (check_nonnegative(v, "factor_variances") for v in factor_variances)
     noise_lo, noise_hi = (check_nonnegative(v, "noise_range") for v in noise_range)
     if not 0.0 <= edge_probability <= 1.0:
