@@ -344,7 +344,7 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(f, grad);
       },
       py::arg("Xs"), py::arg("D"), py::arg("alpha"), py::arg("assume_centered") = false,
-      py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = true,
+      py::arg("glasso_tol") = 1e-12, py::arg("glasso_max_iter") = 10000, py::arg("penalize_diagonal") = true,
       py::arg("n_threads") = 0,
       "Profile objective f(D) and its (V, M) Riemannian gradient; alpha is one rho or one per dataset.");
 
@@ -370,7 +370,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 2000, py::arg("tol") = 1e-8,
       py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0,
       py::arg("assume_centered") = false, py::arg("representation") = "auto", py::arg("compress") = true,
-      py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = true,
+      py::arg("glasso_tol") = 1e-12, py::arg("glasso_max_iter") = 10000, py::arg("penalize_diagonal") = true,
       py::arg("n_threads") = 0, py::arg("callback") = py::none(), py::arg("check_interrupts") = true,
       "Fit MGLASSO to datasets given as (N_k, V) arrays, alpha one rho or one per dataset, from init 'pca', "
       "'random' (n_components, seed) or 'given' (components (V, M)). callback(iteration, objective, gradient_norm) is called after every "
@@ -400,8 +400,8 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("products"), py::arg("alpha"), py::arg("init") = "pca", py::arg("components") = py::none(),
       py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 2000, py::arg("tol") = 1e-8,
-      py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0, py::arg("glasso_tol") = 1e-8,
-      py::arg("glasso_max_iter") = 1000, py::arg("penalize_diagonal") = true, py::arg("n_threads") = 0,
+      py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0, py::arg("glasso_tol") = 1e-12,
+      py::arg("glasso_max_iter") = 10000, py::arg("penalize_diagonal") = true, py::arg("n_threads") = 0,
       py::arg("callback") = py::none(), py::arg("check_interrupts") = true,
       "Fit MGLASSO to covariances given through a CovarianceProducts operator (callback and check_interrupts as "
       "for fit). Returns a dict.");
@@ -422,7 +422,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("covariances"), py::arg("n_samples"), py::arg("alpha"), py::arg("init") = "pca",
       py::arg("components") = py::none(), py::arg("n_components") = 0, py::arg("solver") = "lbfgs",
       py::arg("max_iter") = 2000, py::arg("tol") = 1e-8, py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0,
-      py::arg("seed") = 0, py::arg("glasso_tol") = 1e-8, py::arg("glasso_max_iter") = 1000,
+      py::arg("seed") = 0, py::arg("glasso_tol") = 1e-12, py::arg("glasso_max_iter") = 10000,
       py::arg("penalize_diagonal") = true, py::arg("n_threads") = 0, py::arg("callback") = py::none(),
       py::arg("check_interrupts") = true,
       "Fit MGLASSO to (V, V) covariance matrices computed from n_samples samples each (callback and "

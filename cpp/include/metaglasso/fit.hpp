@@ -40,8 +40,10 @@ struct FitOptions {
   /// Inner graphical lasso. penalize_diagonal is on by default: the paper's ‖Λ_k‖₁ sums all
   /// entries (Notations), which keeps E bounded below when some N_k ≤ V; off (scikit-learn's and
   /// the authors' code's convention) E is unbounded below when a factor can turn towards a
-  /// direction without variance in some dataset (see update_dataset_state).
-  GlassoOptions glasso = {1e-8, 1000, true};
+  /// direction without variance in some dataset (see update_dataset_state). The tolerance is tight
+  /// (the Python estimator's): the gradient (eq. 10) is exact only as far as Λ_k is, and the
+  /// L-BFGS line search needs it to working precision.
+  GlassoOptions glasso = {1e-12, 10000, true};
   /// Called after every iteration / epoch on the calling thread, outside parallel regions. An
   /// exception it throws ends the fit and propagates to the caller.
   std::function<void(const FitProgress&)> callback;
