@@ -181,3 +181,21 @@ def test_demo_command_prints_the_numbers(capsys):
         assert key in out
     match = float(out.split("subspace match")[1].split()[0])
     assert 2.5 < match <= 3.0 + 1e-9
+
+
+def test_a_converged_warm_start_says_it_converged():
+    # Refitting a converged model from its own factors cannot reduce the gradient by √tol again; the
+    # line search finds no better point, and the fit reports convergence without a warning.
+    import warnings
+
+    from metaglasso.datasets import make_synthetic
+
+    Xs, _ = make_synthetic(200, 300, 4, 5, random_state=0)
+    model = MetaGraphicalLasso(n_components=5, alpha=0.09, warm_start=True).fit(Xs)
+    assert model.converged_
+    first = model.components_.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(Xs)
+    assert model.converged_
+    np.testing.assert_allclose(model.components_, first, atol=1e-3)  # the same optimum, refined

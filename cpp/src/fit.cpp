@@ -273,6 +273,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
   constexpr int kMaxTrials = 40;        // line-search evaluations per iteration
   constexpr double kCurvature = 1e-10;  // pairs with sᵀy ≤ kCurvature ‖s‖‖y‖ are skipped
   constexpr double kStationary = 1e-10;  // ‖grad f‖ ≤ kStationary · max(1, |f|) is stationary
+  constexpr double kStationaryRelative = 1e-7;  // … or ‖grad f‖ ≤ this · ‖Euclidean gradient‖ once no step helps
   const Index V = D0.rows(), M = D0.cols();
   const auto memory = static_cast<std::size_t>(o.lbfgs_memory);
 
@@ -290,6 +291,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
   Vector curvature;
 
   double f = evaluate(data, D, rho, o, all, states, g, G, work);
+  double G_norm = G.norm(), G_norm_trial = G_norm;  // ‖Euclidean gradient‖ at D and at the trial
   if (!std::isfinite(f)) throw NumericalError("objective is not finite at D0");
   r.objective_history.push_back(f);
   const double g0_norm = g.norm();
@@ -341,6 +343,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
       for (std::size_t k = 0; k < states.size(); ++k)  // warm starts of the trial's glassos
         trial_states[k].glasso.precision = states[k].glasso.precision;
       f_trial = evaluate(data, D_trial, rho, o, all, trial_states, g_trial, G, work);
+      G_norm_trial = G.norm();
       if (o.interrupt_check) o.interrupt_check();
       if (std::isfinite(f_trial) && f_trial <= f + kArmijo * tau * slope) {
         accepted = true;
@@ -359,7 +362,11 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
         steepest = true;
         continue;
       }
-      r.converged = g_norm <= g_target;
+      // No step decreases f at working precision. Converged if the gradient test holds, or if the
+      // gradient is stationary to working precision relative to its size before the projection onto
+      // the tangent space (a start that was already converged, e.g. a warm start, cannot reduce its
+      // gradient by √tol again).
+      r.converged = g_norm <= g_target || g_norm <= kStationaryRelative * G_norm;
       break;
     }
 
@@ -400,6 +407,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
     const double f_prev = f;
     std::swap(D, D_trial);
     std::swap(g, g_trial);
+    G_norm = G_norm_trial;
     std::swap(states, trial_states);
     f = f_trial;
     g_norm = g.norm();

@@ -136,7 +136,10 @@ struct DataOptions {
 /// span — and Armijo backtracking along the retraction. objective_history holds f(D0) and f after
 /// every accepted step; converged when the last decrease is at most tol · max(1, |f − f_units|) and
 /// ‖grad f‖_F ≤ max(√tol · ‖grad f(D0)‖_F, 1e-10 · max(1, |f(D0) − f_units|)) (f_units as for Adam) —
-/// the second bound recognises a start that is stationary to working precision.
+/// the second bound recognises a start that is stationary to working precision. When no step of the
+/// line search decreases f (twice, the second time from steepest descent) the fit stops, converged if
+/// that test holds or ‖grad f‖_F ≤ 1e-7 ‖G‖_F, G the Euclidean gradient (eq. 10): stationary to
+/// working precision, as a warm start from a converged fit is (its gradient cannot drop by √tol again).
 ///
 /// In both, the final objective, Λ_k, Σ_k, ε_k and gradient norm are those of the profile at
 /// the returned D, which is put in canonical form (canonicalize). Dataset k is penalised by
