@@ -140,13 +140,27 @@ def _grid_table(search, K):
 
 
 def _select(frames, ms, alphas, max_iter):
-    from metaglasso import ConvergenceWarning, MetaGraphicalLassoBIC
+    from metaglasso import ConvergenceWarning, GridEdgeWarning, MetaGraphicalLassoBIC
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # the grid's table shows convergence; the text says when a choice is at an edge
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", GridEdgeWarning)
         # The default penalty is the paper's, over all of Λ_k: every cell type has fewer cells than genes,
         # and with the diagonal unpenalised a factor can turn into a direction without variance (unbounded)
         return MetaGraphicalLassoBIC(list(ms), list(alphas), max_iter=max_iter).fit(frames)
+
+
+def _edge_note(search, M, rho):
+    """A sentence when the chosen ρ is the smallest or largest of the grid: how much BIC still changes there."""
+    alphas = sorted({r["alpha"] for r in search.results_})
+    if len(alphas) < 2 or rho not in (alphas[0], alphas[-1]):
+        return ""
+    neighbour = alphas[1] if rho == alphas[0] else alphas[-2]
+    bic = {r["alpha"]: r["bic"] for r in search.results_ if r["n_components"] == M}
+    side = "smallest" if rho == alphas[0] else "largest"
+    return (f"ρ = {rho:g} is the {side} value of the grid, but at M = {M} BIC differs by only "
+            f"{abs(bic[neighbour] - bic[rho]):.0f} (of {abs(bic[rho]):,.0f}) from ρ = {neighbour:g}: the choice of ρ "
+            "beyond that is weak. ")
 
 
 def _enrichment(model, markers, n_top):
@@ -289,8 +303,8 @@ def main(argv=None):
         _md(_grid_table(search, K)), "",
         f"BIC chooses **M = {M}, ρ = {rho:g}**"
         + (f" ({failed} grid points failed)" if failed else "")
-        + f". The chosen fit: {model.n_iter_} L-BFGS iterations (converged: {model.converged_}), objective "
-        f"E = {model.objective_:.6g}.",
+        + f". {_edge_note(search, M, rho)}The chosen fit: {model.n_iter_} L-BFGS iterations (converged: "
+        f"{model.converged_}), objective E = {model.objective_:.6g}.",
         "",
     ]
 

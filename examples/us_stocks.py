@@ -249,7 +249,7 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from metaglasso import ConvergenceWarning, MetaGraphicalLasso, MetaGraphicalLassoBIC, __version__
+    from metaglasso import ConvergenceWarning, GridEdgeWarning, MetaGraphicalLasso, MetaGraphicalLassoBIC, __version__
     from metaglasso import _core, interpret, plotting
     from metaglasso.enrichment import enrichment_summary, label_enrichment
 
@@ -278,8 +278,9 @@ def main(argv=None):
     ]
 
     # ---- BIC over ρ -------------------------------------------------------------------------
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # the grid's table shows convergence; the text below the grid's edge
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", GridEdgeWarning)
         search = MetaGraphicalLassoBIC(args.n_components, args.alphas, max_iter=args.max_iter,
                                        n_threads=args.n_threads).fit(frames)
     model = search.best_estimator_

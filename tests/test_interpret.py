@@ -8,6 +8,8 @@ from metaglasso.datasets import make_synthetic
 
 pd = pytest.importorskip("pandas")
 
+pytestmark = pytest.mark.filterwarnings("ignore::metaglasso.exceptions.GridEdgeWarning")  # grids chosen for speed
+
 V, M, SIZES = 30, 4, [60, 80, 70]
 
 

@@ -9,6 +9,8 @@ from metaglasso import MetaGraphicalLasso, MetaGraphicalLassoBIC, interpret
 from metaglasso.datasets import make_synthetic
 from metaglasso.io import FORMAT_VERSION, load_model, read_metadata, save_model
 
+pytestmark = pytest.mark.filterwarnings("ignore::metaglasso.exceptions.GridEdgeWarning")  # grids chosen for speed
+
 V, M = 25, 3
 
 

@@ -12,6 +12,8 @@ from metaglasso.datasets import make_synthetic
 from metaglasso.io import load_model, save_model
 from test_glasso import kkt_violation
 
+pytestmark = pytest.mark.filterwarnings("ignore::metaglasso.exceptions.GridEdgeWarning")  # grids chosen for speed
+
 V, M = 30, 3
 SIZES = [40, 120, 400]
 RHOS = [0.02, 0.1, 0.3]

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from metaglasso import MetaGraphicalLasso, MetaGraphicalLassoBIC, interpret, partial_correlations, plotting  # noqa: E402
 from metaglasso.datasets import make_synthetic  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore::metaglasso.exceptions.GridEdgeWarning")  # grids chosen for speed
+
 
 @pytest.fixture(autouse=True)
 def close_figures():

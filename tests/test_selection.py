@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
-from metaglasso import MetaGraphicalLasso, MetaGraphicalLassoBIC, select_model
+from metaglasso import ConvergenceWarning, GridEdgeWarning, MetaGraphicalLasso, MetaGraphicalLassoBIC, select_model
 from metaglasso.datasets import make_synthetic
+
+# The grids below are chosen for speed, and their choice often lies at an edge; the warning is tested below.
+pytestmark = pytest.mark.filterwarnings("ignore::metaglasso.exceptions.GridEdgeWarning")
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +92,24 @@ def test_unknown_parameter():
         MetaGraphicalLassoBIC(3, 0.1, alpha=0.2)
     with pytest.raises(ValueError, match=r"invalid MetaGraphicalLasso parameter\(s\).*'bogus'"):
         MetaGraphicalLassoBIC(3, 0.1, bogus=1)
+
+
+@pytest.mark.filterwarnings("error::metaglasso.exceptions.GridEdgeWarning")
+def test_a_choice_at_the_edge_of_the_grid_is_reported(data):
+    Xs, _ = data
+    # The data have 3 factors: a grid that stops at 3 has its optimum at its edge, one around it does not.
+    with pytest.warns(GridEdgeWarning, match=r"n_components=3 is the largest value tried"):
+        MetaGraphicalLassoBIC([2, 3], [0.05]).fit(Xs)
+    with pytest.warns(GridEdgeWarning, match=r"alpha=0.1 is the largest value tried"):
+        search = MetaGraphicalLassoBIC([2, 3, 5], [0.01, 0.1]).fit(Xs)
+    assert search.n_components_ == 3
+    inside = [r["bic"] for r in MetaGraphicalLassoBIC([2, 3, 5], [0.05]).fit(Xs).results_]
+    assert int(np.argmin(inside)) == 1  # the middle M: no warning (the filter above turns one into an error)
+
+
+def test_grid_fits_short_of_convergence_are_reported_together(data):
+    Xs, _ = data
+    with pytest.warns(ConvergenceWarning, match=r"2 of the 2 grid fits stopped before converging: M=3 alpha=0.1 "
+                                                r"\(2 iterations\), M=3 alpha=0.05 \(2 iterations\)"):
+        search = MetaGraphicalLassoBIC(3, [0.05, 0.1], max_iter=2, refit=False).fit(Xs)
+    assert not any(r["converged"] for r in search.results_)

@@ -13,7 +13,7 @@ from metaglasso._core import __version__
 from metaglasso._estimator import FitProgress, MetaGraphicalLasso, partial_correlations
 from metaglasso._glasso import GraphicalLasso, graphical_lasso
 from metaglasso._selection import MetaGraphicalLassoBIC, select_model
-from metaglasso.exceptions import ConvergenceWarning, FitFailedWarning, NumericalError
+from metaglasso.exceptions import ConvergenceWarning, FitFailedWarning, GridEdgeWarning, NumericalError
 from metaglasso import baselines, metrics
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "FitFailedWarning",
     "FitProgress",
     "GraphicalLasso",
+    "GridEdgeWarning",
     "MetaGraphicalLasso",
     "MetaGraphicalLassoBIC",
     "NumericalError",

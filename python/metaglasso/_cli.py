@@ -388,13 +388,15 @@ def _estimator_params(args):
 
 
 def _fit_quietly(fn):
-    """Run fn(), turning a ConvergenceWarning into a one-line note."""
-    from metaglasso.exceptions import ConvergenceWarning
+    """Run fn(), turning each ConvergenceWarning and GridEdgeWarning into a one-line note."""
+    from metaglasso.exceptions import ConvergenceWarning, GridEdgeWarning
 
+    kinds = (ConvergenceWarning, GridEdgeWarning)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
+        for kind in kinds:
+            warnings.simplefilter("always", kind)
         result = fn()
-    notes = [str(w.message).splitlines()[0] for w in caught if issubclass(w.category, ConvergenceWarning)]
+    notes = [str(w.message).splitlines()[0] for w in caught if issubclass(w.category, kinds)]
     return result, notes
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from metaglasso._estimator import MetaGraphicalLasso
 from metaglasso._validation import check_datasets, check_enough_samples, check_nonnegative, check_positive_int
-from metaglasso.exceptions import ConvergenceWarning, FitFailedWarning, NumericalError
+from metaglasso.exceptions import ConvergenceWarning, FitFailedWarning, GridEdgeWarning, NumericalError
 
 __all__ = ["MetaGraphicalLassoBIC", "select_model"]
 
@@ -70,7 +70,9 @@ class MetaGraphicalLassoBIC:
         ``n_parameters``, ``n_iter``, ``converged``, ``time`` (seconds) and ``error``: None, or the
         message of the :class:`NumericalError` of a fit that failed (its criterion is then
         infinite, and a :class:`FitFailedWarning` is issued). ``pandas.DataFrame(results_)``
-        makes a table of it.
+        makes a table of it. Fits that stop before converging are kept with the criterion of the
+        point they reached and reported together in one :class:`ConvergenceWarning`; a choice at
+        the smallest or largest M or ρ of the grid issues a :class:`GridEdgeWarning`.
     best_index_ : int
         Index of the smallest criterion in ``results_``.
     n_components_ : int
@@ -179,6 +181,7 @@ class MetaGraphicalLassoBIC:
         self.best_index_ = int(np.argmin([rec[self.criterion] for rec in self.results_]))
         best = self.results_[self.best_index_]
         self.n_components_, self.alpha_ = best["n_components"], best["alpha"]
+        _warn_about_grid(self.results_, ms, alphas, best, self.criterion)
         if self.refit:
             self.best_estimator_ = self._estimator(self.n_components_, self.alpha_, None).fit(arrays)
         else:
@@ -192,6 +195,28 @@ class MetaGraphicalLassoBIC:
         if name.endswith("_") and not name.startswith("_") and "best_estimator_" in self.__dict__:
             return getattr(self.__dict__["best_estimator_"], name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _warn_about_grid(records, ms, alphas, best, criterion):
+    """The search's own warnings: grid fits that stopped before converging (their criterion is that of
+    the point they reached), and a choice at the edge of the grid (the optimum may lie beyond it)."""
+    short = [r for r in records if r["error"] is None and not r["converged"]]
+    if short:
+        listed = ", ".join(f"M={r['n_components']} alpha={r['alpha']:g} ({r['n_iter']} iterations)" for r in short)
+        warnings.warn(
+            f"{len(short)} of the {len(records)} grid fits stopped before converging: {listed}; their {criterion} is "
+            f"that of the point they reached (increase max_iter, or see converged in results_)",
+            ConvergenceWarning, stacklevel=3)
+    edges = []
+    if len(ms) > 1 and best["n_components"] in (min(ms), max(ms)):
+        side = "smallest" if best["n_components"] == min(ms) else "largest"
+        edges.append(f"n_components={best['n_components']} is the {side} value tried")
+    if len(alphas) > 1 and best["alpha"] in (min(alphas), max(alphas)):
+        side = "smallest" if best["alpha"] == min(alphas) else "largest"
+        edges.append(f"alpha={best['alpha']:g} is the {side} value tried")
+    if edges:
+        warnings.warn(f"the {criterion} is smallest at the edge of the grid: {' and '.join(edges)}; the optimum "
+                      "may lie beyond it, extend the grid on that side", GridEdgeWarning, stacklevel=3)
 
 
 def select_model(Xs, n_components, alphas, *, criterion="bic", **kwargs):

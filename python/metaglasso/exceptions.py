@@ -2,7 +2,7 @@
 
 from metaglasso._core import NumericalError
 
-__all__ = ["ConvergenceWarning", "FitFailedWarning", "NumericalError"]
+__all__ = ["ConvergenceWarning", "FitFailedWarning", "GridEdgeWarning", "NumericalError"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -19,3 +19,8 @@ class FitFailedWarning(UserWarning):
     The grid point is recorded with an infinite criterion and the error message, and the search
     goes on with the other points.
     """
+
+
+class GridEdgeWarning(UserWarning):
+    """The criterion of a model-selection grid is smallest at the grid's edge (the smallest or the
+    largest M or ρ tried): the optimum may lie beyond it. Extend the grid on that side."""
