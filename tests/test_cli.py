@@ -261,3 +261,44 @@ def test_fit_takes_the_penalty_options(files, tmp_path, capsys):
     assert model.init_objectives_.shape == (3,)
     report = (out / "report.html").read_text()
     assert "off-diagonal entries of Λ_k" in report and "ρ_k = " in report and "kept start" in report
+
+
+@pytest.mark.parametrize("command", ["fit", "select"])
+def test_cli_defaults_are_the_estimators(command):
+    # Every estimator option of the CLI defaults to MetaGraphicalLasso's own default.
+    from metaglasso import MetaGraphicalLasso, MetaGraphicalLassoBIC
+    from metaglasso._cli import _estimator_params
+
+    args = build_parser().parse_args([command, "data.csv", "--out", "out"])
+    params = _estimator_params(args)
+    defaults = MetaGraphicalLasso().get_params()
+    for name, value in params.items():
+        expected = defaults[name]
+        assert value == expected or (name == "random_state" and value is None), (name, value, expected)
+    assert set(params) >= {"penalize_diagonal", "alpha_scaling", "n_init", "solver", "init", "tol", "max_iter",
+                           "learning_rate", "batch_size", "representation", "compress", "assume_centered"}
+    if command == "fit":
+        assert args.alpha == defaults["alpha"] and args.n_components == defaults["n_components"]
+    else:
+        search = MetaGraphicalLassoBIC()
+        assert tuple(args.n_components) == tuple(search.n_components)
+        assert tuple(args.alphas) == tuple(search.alphas)
+
+
+def test_min_samples_drops_small_groups_with_a_note(files, tmp_path, capsys):
+    d, csv, labels, gmt, data = files
+    small = data[data["grp"] != "beta"].copy()
+    small = pd.concat([small, data[data["grp"] == "beta"].head(4)], ignore_index=True)  # beta: 4 samples
+    path = tmp_path / "small.csv"
+    small.to_csv(path, index=False)
+    rc, _, err = _run(["fit", path, "--group", "grp", "--index-col", "date", "-M", M, "--min-samples", 10,
+                       "--out", tmp_path / "out", "--no-figures", "--no-progress"], capsys)
+    assert rc == 0, err
+    assert "note: --min-samples 10 dropped 1 of 3 groups of column 'grp': 'beta' (4)" in err
+    assert load_model(tmp_path / "out" / "model.npz").precisions_.shape[0] == 2
+    rc, _, err = _run(["fit", path, "--group", "grp", "--index-col", "date", "-M", M, "--min-cells", 1000,
+                       "--out", tmp_path / "none", "--no-figures", "--no-progress"], capsys)
+    assert rc == 1 and "--min-samples 1000 drops every group of column 'grp'" in err
+    rc, _, err = _run(["fit", path, "--split", 50, "--min-samples", 3, "--drop", "grp", "date", "-M", M,
+                       "--out", tmp_path / "split", "--no-figures", "--no-progress"], capsys)
+    assert rc == 1 and "--min-samples applies to --group only" in err

@@ -154,7 +154,7 @@ def _read_frame(path, args):
         try:
             return pd.read_parquet(path)
         except ImportError:
-            raise CLIError("reading Parquet needs pyarrow or fastparquet: pip install pyarrow") from None
+            raise CLIError("reading Parquet needs pyarrow: pip install \"metaglasso[parquet]\"") from None
         except Exception as exc:
             raise CLIError(f"{path!r} could not be read as Parquet: {_first_line(exc)}") from None
     sep = args.sep if args.sep is not None else ("\t" if kind == ".tsv" else ",")
@@ -288,12 +288,21 @@ def load_input(args):
     if args.group is not None and args.split is not None:
         raise CLIError("use either --group or --split, not both")
     frames, names = [], []
+    min_samples = getattr(args, "min_samples", None)
+    if min_samples is not None and args.group is None:
+        raise CLIError("--min-samples applies to --group only")
+    if min_samples is not None and min_samples < 1:
+        raise CLIError(f"--min-samples must be an integer >= 1; got {min_samples}")
+    dropped = []
     if args.group is not None:
         g = df[args.group]
         if g.isna().any():
             raise CLIError(f"group column {args.group!r} has {int(g.isna().sum())} missing value(s)")
         for key, idx in g.groupby(g, sort=False).indices.items():
             key = key.item() if hasattr(key, "item") else key
+            if min_samples is not None and len(idx) < min_samples:
+                dropped.append((key, len(idx)))
+                continue
             if len(idx) < MIN_SAMPLES:
                 raise CLIError(f"group {key!r} of column {args.group!r} has {len(idx)} sample(s); "
                                f"every dataset needs at least {MIN_SAMPLES}")
@@ -310,6 +319,13 @@ def load_input(args):
                                f"every dataset needs at least {MIN_SAMPLES}")
             frames.append(df.iloc[a:b][features])
             names.append(f"{a}:{b}" if points else "all")
+    if dropped:
+        kept = len(frames)
+        listed = ", ".join(f"{key!r} ({size})" for key, size in dropped)
+        if not kept:
+            raise CLIError(f"--min-samples {min_samples} drops every group of column {args.group!r}: {listed}")
+        print(f"note: --min-samples {min_samples} dropped {len(dropped)} of {len(dropped) + kept} groups of column "
+              f"{args.group!r}: {listed}", file=sys.stderr)
     frames = [f.astype(np.float64) for f in frames]
     if args.standardize:
         frames = _standardize(frames)
@@ -382,9 +398,12 @@ def _labels(args, inp, var_names):
 # --------------------------------------------------------------------------------------------
 
 def _estimator_params(args):
-    return dict(solver=args.solver, max_iter=args.max_iter, tol=args.tol, random_state=args.seed,
+    """The MetaGraphicalLasso parameters the options set; their defaults are the estimator's."""
+    return dict(solver=args.solver, init=args.init, max_iter=args.max_iter, tol=args.tol,
+                learning_rate=args.learning_rate, batch_size=args.batch_size, random_state=args.seed,
                 n_threads=args.n_threads, penalize_diagonal=args.penalize_diagonal,
-                alpha_scaling=args.alpha_scaling, n_init=args.n_init)
+                alpha_scaling=args.alpha_scaling, n_init=args.n_init, representation=args.representation,
+                compress=args.compress, assume_centered=args.assume_centered)
 
 
 def _fit_quietly(fn):
@@ -757,6 +776,9 @@ _DATA_HELP = (
 def _add_input_options(p):
     p.add_argument("data", metavar="DATA", help="the data file (.csv, .tsv, .parquet or .npz); samples in rows")
     split = p.add_mutually_exclusive_group()
+    p.add_argument("--min-samples", "--min-cells", dest="min_samples", type=int, default=None, metavar="N",
+                   help="with --group: leave out the groups with fewer than N samples, with a note listing them "
+                        "(as fit(adata, groupby=..., min_cells=N) does)")
     split.add_argument("--group", metavar="COLUMN",
                        help="column (for NPZ: array of one value per sample) whose values define the datasets, "
                             "one per distinct value in order of first appearance; the column is not a variable")
@@ -785,6 +807,17 @@ def _add_model_options(p):
     p.add_argument("--max-iter", type=int, default=None,
                    help="iterations (lbfgs) or epochs (adam); default 2000 for lbfgs and 5000 for adam")
     p.add_argument("--tol", type=float, default=1e-8, help="convergence tolerance (default 1e-8)")
+    p.add_argument("--init", choices=["pca", "random"], default="pca",
+                   help="start of the factors: the PCA start (default) or a seeded random one")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam step size (default 1e-3)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="datasets per Adam step (default: all)")
+    p.add_argument("--representation", choices=["auto", "data", "covariance"], default="auto",
+                   help="how each dataset is held: its centred data, its covariance, or the cheaper (default auto)")
+    p.add_argument("--compress", action=argparse.BooleanOptionalAction, default=True,
+                   help="solve in the span of the data when it is smaller than the variables (default: yes)")
+    p.add_argument("--assume-centered", action="store_true",
+                   help="do not centre the datasets (their means are taken as zero)")
     p.add_argument("--penalize-diagonal", action=argparse.BooleanOptionalAction, default=True,
                    help="penalise every entry of each latent precision Λ_k, the paper's |Λ_k|_1 (default); "
                         "--no-penalize-diagonal penalises the off-diagonal entries only, which leaves the "
@@ -857,7 +890,8 @@ def add_subcommands(sub):
         epilog="Example: metaglasso fit prices.csv --group year --index-col date -M 10 --alpha 0.1 --out results/")
     _add_input_options(fit)
     fit.add_argument("-M", "--n-components", type=int, default=10, help="number of latent factors M (default 10)")
-    fit.add_argument("--alpha", type=float, default=0.1, help="L1 penalty rho on the latent precisions (default 0.1)")
+    fit.add_argument("--alpha", type=float, default=0.01,
+                     help="L1 penalty rho on the latent precisions (default 0.01, as MetaGraphicalLasso)")
     _add_model_options(fit)
     _add_output_options(fit)
     fit.set_defaults(func=_guard(_cmd_fit))
