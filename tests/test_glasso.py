@@ -8,7 +8,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from metaglasso import _core
-from metaglasso._glasso import GraphicalLasso, graphical_lasso
+from metaglasso import GraphicalLasso, graphical_lasso
 from metaglasso.exceptions import ConvergenceWarning, NumericalError
 
 sklearn_covariance = pytest.importorskip("sklearn.covariance")

@@ -11,7 +11,7 @@ its PCA and ICA baselines (:func:`~metaglasso.baselines.fit_baseline`).
 
 from metaglasso._core import __version__
 from metaglasso._estimator import FitProgress, MetaGraphicalLasso, partial_correlations
-from metaglasso._glasso import GraphicalLasso, graphical_lasso
+from metaglasso._glasso import graphical_lasso
 from metaglasso._selection import MetaGraphicalLassoBIC, select_model
 from metaglasso.exceptions import ConvergenceWarning, FitFailedWarning, GridEdgeWarning, NumericalError
 from metaglasso import baselines, metrics
@@ -32,3 +32,17 @@ __all__ = [
     "partial_correlations",
     "select_model",
 ]
+
+
+def __getattr__(name):
+    # GraphicalLasso is a scikit-learn estimator; its module imports scikit-learn (about a second) when it
+    # is installed, so it is loaded on first use rather than by ``import metaglasso``.
+    if name == "GraphicalLasso":
+        from metaglasso._glasso_estimator import GraphicalLasso
+
+        return GraphicalLasso
+    raise AttributeError(f"module 'metaglasso' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"GraphicalLasso"})

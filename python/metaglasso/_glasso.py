@@ -1,22 +1,28 @@
-"""Graphical lasso: the function and the estimator (scikit-learn conventions)."""
+"""Graphical lasso: the function, with scikit-learn's signature (the estimator is in
+:mod:`metaglasso._glasso_estimator`, loaded when ``metaglasso.GraphicalLasso`` is first used, so that
+``import metaglasso`` does not import scikit-learn)."""
 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import numpy as np
 
 from metaglasso import _core
 from metaglasso._validation import (
-    check_data_matrix,
     check_nonnegative,
     check_positive_int,
     check_precision_init,
+    is_sparse,
 )
 from metaglasso.exceptions import ConvergenceWarning
 
-__all__ = ["GraphicalLasso", "graphical_lasso"]
+__all__ = ["graphical_lasso"]
+
+_EPS = np.finfo(np.float64).eps
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _nonnegative(value, name):
@@ -28,6 +34,19 @@ def _nonnegative(value, name):
     return check_nonnegative(value, name)
 
 
+def _check_sklearn_options(mode, enet_tol, eps, verbose):
+    """Validate the arguments accepted for compatibility with scikit-learn, with its ranges: mode in
+    {'cd', 'lars'}, enet_tol in (0, inf], eps in [0, inf], verbose a bool or an int."""
+    if not isinstance(mode, str) or mode not in ("cd", "lars"):
+        raise ValueError(f"mode must be 'cd' or 'lars'; got {mode!r}")
+    if isinstance(enet_tol, bool) or not isinstance(enet_tol, numbers.Real) or not enet_tol > 0:
+        raise ValueError(f"enet_tol must be a real number > 0; got {enet_tol!r}")
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps >= 0:
+        raise ValueError(f"eps must be a real number >= 0; got {eps!r}")
+    if not isinstance(verbose, (numbers.Integral, np.bool_)):
+        raise ValueError(f"verbose must be a bool or an int; got {verbose!r}")
+
+
 def _solve(emp_cov, alpha, tol, max_iter, penalize_diagonal, precision_init):
     """Validate the arguments, run the C++ solver and return (covariance, precision, n_iter,
     converged, gap).
@@ -35,7 +54,15 @@ def _solve(emp_cov, alpha, tol, max_iter, penalize_diagonal, precision_init):
     Cheap checks only: emp_cov is read in place when it is a C-ordered float64 array, and its
     finiteness and symmetry are checked in C++ in one pass.
     """
-    S = np.asarray(emp_cov, dtype=np.float64)
+    if type(emp_cov) is np.ndarray and emp_cov.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: emp_cov has dtype {emp_cov.dtype}; it must be real")
+    try:
+        S = np.asarray(emp_cov, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        if is_sparse(emp_cov):
+            raise TypeError(f"emp_cov is a sparse {type(emp_cov).__name__}: sparse input is not supported; pass "
+                            f"a dense array instead (e.g. emp_cov.toarray())") from None
+        raise ValueError(f"emp_cov could not be converted to a real float64 array: {exc}") from None
     if S.ndim != 2 or S.shape[0] != S.shape[1] or S.shape[0] == 0:
         raise ValueError(f"emp_cov must be a non-empty square 2-D array; got shape {S.shape}")
     alpha = _nonnegative(alpha, "alpha")
@@ -44,25 +71,51 @@ def _solve(emp_cov, alpha, tol, max_iter, penalize_diagonal, precision_init):
         max_iter = check_positive_int(max_iter, "max_iter")
     P0 = None if precision_init is None else check_precision_init(precision_init, S.shape[0])
     result = _core._graphical_lasso(S, alpha, tol, max_iter, bool(penalize_diagonal), P0)
-    if not result[3]:
-        warnings.warn(
-            f"graphical_lasso did not converge in max_iter={max_iter} sweeps: duality gap "
-            f"{result[4]:.3e} > tol * n_features = {tol * S.shape[0]:.3e}. Increase max_iter or tol.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+    n_iter, converged, gap = result[2], result[3], result[4]
+    if not converged:
+        target = tol * S.shape[0]
+        if n_iter >= max_iter:
+            message = (
+                f"graphical_lasso did not converge in max_iter={max_iter} sweeps: duality gap {gap:.3e} > "
+                f"tol * n_features = {target:.3e}. Increase max_iter or tol."
+            )
+        else:
+            # The solver stops before max_iter only when it can make no further progress: the
+            # sweeps or Newton steps no longer lower the gap, or the next iterate would lose
+            # positive definiteness, at double precision.
+            shown = f"{gap:.3e}" if math.isfinite(gap) else "inf (the dual point is not positive definite)"
+            message = (
+                f"graphical_lasso did not converge: it stopped after {n_iter} of max_iter={max_iter} sweeps "
+                f"because no further progress is possible at working (double) precision, with duality gap "
+                f"{shown} > tol * n_features = {target:.3e}. The covariance is too ill-conditioned for "
+                f"alpha={alpha:.3g} at this tol, so raising max_iter will not help: use a larger alpha or a larger tol."
+            )
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
     return result
+
+
+def _objective(S, alpha, precision, penalize_diagonal):
+    """tr(S Θ) − log det Θ + α‖Θ‖₁ (the C++ evaluation; S and Θ are symmetric, so their
+    transposes are the F-ordered arrays it reads)."""
+    S = np.asarray(S, dtype=np.float64)
+    return float(_core.glasso_objective(np.asfortranarray(S.T), alpha, np.asfortranarray(precision.T),
+                                        bool(penalize_diagonal)))
 
 
 def graphical_lasso(
     emp_cov,
     alpha,
     *,
+    mode="cd",
     tol=1e-8,
+    enet_tol=1e-4,
     max_iter=1000,
+    verbose=False,
+    return_costs=False,
+    eps=_EPS,
+    return_n_iter=False,
     penalize_diagonal=False,
     precision_init=None,
-    return_n_iter=False,
 ):
     r"""L1-penalised Gaussian maximum likelihood estimate of a precision matrix.
 
@@ -74,25 +127,47 @@ def graphical_lasso(
     block coordinate descent (Mazumder & Hastie 2012) with a Newton finish; it stops on a duality gap,
     so the answer is certified to ``tol``, and the returned precision is positive definite.
 
+    The signature is scikit-learn's :func:`sklearn.covariance.graphical_lasso` (with metaglasso's
+    defaults for ``tol`` and ``max_iter``, and two parameters of its own, ``penalize_diagonal`` and
+    ``precision_init``). ``mode``, ``enet_tol`` and ``eps`` are accepted and validated as scikit-learn
+    does, but do not change the result: metaglasso has a single solver.
+
     Parameters
     ----------
     emp_cov : array-like of shape (n_features, n_features)
-        Symmetric positive semi-definite empirical covariance :math:`S`.
+        Symmetric positive semi-definite empirical covariance :math:`S` (dense; sparse matrices are
+        not supported).
     alpha : float
         Penalty :math:`\alpha \ge 0`. With ``alpha=0`` the exact inverse of ``emp_cov`` is returned
         (``emp_cov`` must then be positive definite and not numerically singular: no ridge is added).
+    mode : {'cd', 'lars'}, default='cd'
+        scikit-learn's choice of lasso solver for the columns. Accepted for compatibility and
+        ignored: metaglasso solves each column's lasso exactly (an active-set method), so both give
+        the same answer.
     tol : float, default=1e-8
         Stop when the duality gap is at most ``tol * n_features`` and the optimality (KKT)
-        conditions hold to ``tol`` relative to the scale of ``emp_cov``.
+        conditions hold to ``tol`` relative to the scale of ``emp_cov``. (scikit-learn's ``tol``
+        bounds its duality gap itself, with default 1e-4.)
+    enet_tol : float, default=1e-4
+        scikit-learn's tolerance of its inner elastic-net solver, > 0. Accepted for compatibility
+        and ignored (the inner problems are solved exactly).
     max_iter : int, default=1000
         Maximum number of sweeps over the columns (>= 1).
+    verbose : bool or int, default=False
+        Print the number of sweeps, the objective and the duality gap of the result (once, at
+        the end: the solver does not report its sweeps one by one, as scikit-learn's does).
+    return_costs : bool, default=False
+        Also return ``costs``.
+    eps : float, default=np.finfo(np.float64).eps
+        scikit-learn's regularisation of its Cholesky diagonal factors, >= 0. Accepted for
+        compatibility and ignored: metaglasso keeps its iterates positive definite without it.
+    return_n_iter : bool, default=False
+        Also return the number of sweeps.
     penalize_diagonal : bool, default=False
         Penalise the diagonal of the precision as well (R glasso's ``penalize.diagonal``).
     precision_init : array-like of shape (n_features, n_features), default=None
         Warm start, e.g. the solution at a nearby ``alpha``. Ignored (cold start) when it is not
         positive definite.
-    return_n_iter : bool, default=False
-        Also return the number of sweeps.
 
     Returns
     -------
@@ -100,14 +175,24 @@ def graphical_lasso(
         The inverse of ``precision`` (``emp_cov`` itself when ``alpha=0``).
     precision : ndarray of shape (n_features, n_features)
         Symmetric positive definite estimate :math:`\Theta`.
+    costs : list of (objective, dual_gap) pairs
+        Returned only if ``return_costs`` is True. A single pair, for the returned precision (the
+        solver does not record its iterates; scikit-learn lists one pair per iteration): the
+        objective :math:`\operatorname{tr}(S\Theta) - \log\det\Theta + \alpha\|\Theta\|_1` and
+        metaglasso's certified duality gap (scikit-learn's objective adds the constant
+        ``2 * n_features * log(2 pi)``, and its gap is Duchi's, :math:`\operatorname{tr}(S\Theta) - p +
+        \alpha\|\Theta\|_1`).
     n_iter : int
         Number of sweeps; returned only if ``return_n_iter`` is True.
 
     Raises
     ------
     ValueError
-        If ``emp_cov`` is not a finite square matrix, ``alpha`` or ``tol`` is negative or not finite,
-        ``max_iter`` is not a positive integer, or ``precision_init`` has the wrong shape.
+        If ``emp_cov`` is not a finite symmetric square matrix, ``alpha`` or ``tol`` is negative or not
+        finite, ``max_iter`` is not a positive integer, ``precision_init`` has the wrong shape, or
+        ``mode``, ``enet_tol``, ``eps`` or ``verbose`` is outside scikit-learn's range for it.
+    TypeError
+        If ``emp_cov`` is a sparse matrix.
     metaglasso.NumericalError
         If ``alpha=0`` and ``emp_cov`` is singular or numerically singular (a variable with less
         than 1e-12 of its variance not explained by the others), or a diagonal entry of ``emp_cov`` is zero while
@@ -116,7 +201,15 @@ def graphical_lasso(
     Warns
     -----
     ConvergenceWarning
-        If the duality gap is still above ``tol * n_features`` after ``max_iter`` sweeps.
+        If the duality gap is still above ``tol * n_features`` at the end. The message says why:
+        either ``max_iter`` sweeps were used (then a larger ``max_iter`` or ``tol`` helps), or the
+        solver stopped earlier because no further progress was possible at double precision (an
+        ill-conditioned ``emp_cov`` with a small ``alpha``; a larger ``max_iter`` does not help, a
+        larger ``alpha`` or ``tol`` does).
+
+    See Also
+    --------
+    GraphicalLasso : The estimator, which fits data.
 
     Examples
     --------
@@ -128,98 +221,20 @@ def graphical_lasso(
     array([[1. , 0.4],
            [0.4, 1. ]])
     """
-    covariance, precision, n_iter, _, _ = _solve(emp_cov, alpha, tol, max_iter, penalize_diagonal, precision_init)
+    if not (type(mode) is str and (mode == "cd" or mode == "lars") and type(enet_tol) is float and enet_tol > 0.0
+            and isinstance(eps, float) and eps >= 0.0 and type(verbose) is bool):  # fast path for the usual types
+        _check_sklearn_options(mode, enet_tol, eps, verbose)
+    covariance, precision, n_iter, converged, gap = _solve(
+        emp_cov, alpha, tol, max_iter, penalize_diagonal, precision_init
+    )
+    output = [covariance, precision]
+    if return_costs or verbose:
+        cost = _objective(emp_cov, float(alpha), precision, penalize_diagonal)
+        if verbose:
+            print(f"[graphical_lasso] {n_iter} sweeps, cost {cost:.6e}, dual gap {gap:.3e}, "
+                  f"{'converged' if converged else 'not converged'}")
+        if return_costs:
+            output.append([(cost, float(gap))])
     if return_n_iter:
-        return covariance, precision, n_iter
-    return covariance, precision
-
-
-class GraphicalLasso:
-    r"""Sparse inverse covariance estimation with an L1 penalty (graphical lasso).
-
-    Parameters
-    ----------
-    alpha : float, default=0.01
-        Penalty :math:`\alpha \ge 0` on the off-diagonal entries of the precision.
-    tol : float, default=1e-8
-        Stop when the duality gap is at most ``tol * n_features``.
-    max_iter : int, default=1000
-        Maximum number of sweeps over the columns.
-    penalize_diagonal : bool, default=False
-        Penalise the diagonal of the precision as well.
-    assume_centered : bool, default=False
-        If True, the data are not centred before the covariance is computed.
-
-    Attributes
-    ----------
-    location_ : ndarray of shape (n_features,)
-        Estimated mean (zeros if ``assume_centered``).
-    covariance_ : ndarray of shape (n_features, n_features)
-        Estimated covariance, the inverse of ``precision_``.
-    precision_ : ndarray of shape (n_features, n_features)
-        Estimated sparse precision matrix (symmetric positive definite).
-    n_iter_ : int
-        Number of sweeps run.
-    gap_ : float
-        Final duality gap.
-    converged_ : bool
-        Whether the duality gap reached ``tol * n_features``.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-
-    See Also
-    --------
-    graphical_lasso : The function this estimator calls.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from metaglasso import GraphicalLasso
-    >>> X = np.random.default_rng(0).standard_normal((200, 4))
-    >>> model = GraphicalLasso(alpha=0.05).fit(X)
-    >>> model.precision_.shape
-    (4, 4)
-    """
-
-    def __init__(self, alpha=0.01, *, tol=1e-8, max_iter=1000, penalize_diagonal=False, assume_centered=False):
-        self.alpha = alpha
-        self.tol = tol
-        self.max_iter = max_iter
-        self.penalize_diagonal = penalize_diagonal
-        self.assume_centered = assume_centered
-
-    def fit(self, X, y=None):
-        """Estimate the sparse precision matrix of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data, with at least two samples.
-        y : None
-            Ignored; present for API consistency.
-
-        Returns
-        -------
-        self : GraphicalLasso
-            The fitted estimator.
-        """
-        X = check_data_matrix(X, "X", min_samples=2)
-        if self.assume_centered:
-            location = np.zeros(X.shape[1])
-            S = X.T @ X / X.shape[0]
-        else:
-            location = X.mean(axis=0)
-            Xc = X - location
-            S = Xc.T @ Xc / X.shape[0]
-        S = 0.5 * (S + S.T)
-        covariance, precision, n_iter, converged, gap = _solve(
-            S, self.alpha, self.tol, self.max_iter, self.penalize_diagonal, None
-        )
-        self.location_ = location
-        self.covariance_ = covariance
-        self.precision_ = precision
-        self.n_iter_ = int(n_iter)
-        self.gap_ = float(gap)
-        self.converged_ = bool(converged)
-        self.n_features_in_ = X.shape[1]
-        return self
+        output.append(n_iter)
+    return tuple(output)

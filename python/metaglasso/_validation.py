@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -20,6 +21,10 @@ __all__ = [
     "check_precision_init",
     "check_enough_samples",
     "too_few_samples",
+    "is_sparse",
+    "feature_names",
+    "check_feature_names",
+    "check_estimator_data",
 ]
 
 
@@ -230,3 +235,152 @@ def check_enough_samples(arrays, n_components: int, assume_centered: bool, name:
             f"rank <= {rank} <= n_components={n_components}, so the noise variance can be 0 and the likelihood "
             f"is unbounded; each dataset needs at least {need} samples with n_components={n_components}"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Data validation of the scikit-learn compatible estimators (GraphicalLasso): scikit-learn's
+# conventions (check_array, validate_data), without depending on scikit-learn.
+
+
+def is_sparse(value) -> bool:
+    """Whether ``value`` is a sparse matrix or array (SciPy's, or one with the same protocol),
+    detected without importing SciPy."""
+    module = type(value).__module__ or ""
+    return module.startswith("scipy.sparse") or (hasattr(value, "nnz") and hasattr(value, "tocsr"))
+
+
+def feature_names(X):
+    """The column names of a 2-D data frame ``X`` as an object array, as scikit-learn records them
+    in ``feature_names_in_``: None unless ``X`` has columns whose names are all strings.
+
+    Raises TypeError when the names mix strings and other types (scikit-learn's rule).
+    """
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray) or getattr(X, "ndim", 2) != 2:
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if names.size == 0:
+        return None
+    types = sorted(t.__qualname__ for t in {type(v) for v in names})
+    if len(types) > 1 and "str" in types:
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, but your "
+            f"input has {types} as feature name / column name types. If you want feature names to be "
+            "stored and validated, you must convert them all to strings, by using "
+            "X.columns = X.columns.astype(str) for example. Otherwise you can remove feature / column "
+            "names from your input data, or convert them all to a non-string data type."
+        )
+    if types == ["str"]:
+        return names
+    return None
+
+
+def check_feature_names(fitted_names, names, estimator_name: str, name: str = "X", *, stacklevel: int = 4) -> None:
+    """Check the column names ``names`` of data passed after ``fit`` against those seen by ``fit``
+    (``fitted_names``; either may be None), with scikit-learn's messages: a UserWarning when only
+    one of them has names (attributed ``stacklevel`` frames up), ValueError when the names differ."""
+    if fitted_names is None and names is None:
+        return
+    if fitted_names is None:
+        warnings.warn(f"{name} has feature names, but {estimator_name} was fitted without feature names",
+                      UserWarning, stacklevel=stacklevel)
+        return
+    if names is None:
+        warnings.warn(f"{name} does not have valid feature names, but {estimator_name} was fitted with feature "
+                      "names", UserWarning, stacklevel=stacklevel)
+        return
+    if len(fitted_names) == len(names) and np.all(fitted_names == names):
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unexpected = sorted(set(names) - set(fitted_names))
+    missing = sorted(set(fitted_names) - set(names))
+
+    def listing(values):
+        lines = [f"- {v}\n" for v in values[:5]]
+        return "".join(lines) + ("- ...\n" if len(values) > 5 else "")
+
+    if unexpected:
+        message += "Feature names unseen at fit time:\n" + listing(unexpected)
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + listing(missing)
+    if not unexpected and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValueError(message)
+
+
+def check_estimator_data(X, name: str, estimator_name: str, *, min_samples: int = 1, min_features: int = 1):
+    """Validate the data ``X`` passed to a method of an estimator, as scikit-learn's ``check_array``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Dense numeric data: a NumPy array, a nested sequence or a data frame. Object arrays of
+        numbers are converted; booleans and integers become float64.
+    name : str
+        Argument name used in error messages.
+    estimator_name : str
+        Estimator name used in error messages.
+    min_samples, min_features : int, default=1
+        Smallest accepted numbers of rows and columns.
+
+    Returns
+    -------
+    array : ndarray of shape (n_samples, n_features)
+        ``X`` as float64 (``X`` itself when it already is a float64 array; never modified).
+    feature_names : ndarray of str or None
+        See :func:`feature_names`.
+
+    Raises
+    ------
+    TypeError
+        For sparse input (not supported), column names of mixed types, or an object array with an
+        entry that is not a number.
+    ValueError
+        For complex, string or other non-numeric data, an array that is not 2-D, too few samples
+        or features, and NaN or infinite entries; each message names ``name`` and the value.
+    """
+    if is_sparse(X):
+        raise TypeError(
+            f"{name} is a sparse {type(X).__name__}: sparse input is not supported by {estimator_name}; "
+            f"pass a dense array instead (e.g. {name}.toarray())"
+        )
+    names = feature_names(X)
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:  # ragged nested sequences
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}; {estimator_name} needs real "
+                         "numbers")
+    if kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except TypeError as exc:
+            raise TypeError(f"{name} has dtype object with an entry that is not a number: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"{name} has dtype object with an entry that is not a number: {exc}") from None
+    elif kind in "biuf":
+        arr = arr.astype(np.float64, copy=False)
+    else:
+        raise ValueError(f"{name} must be numeric; got dtype {arr.dtype} (convert the data to numbers explicitly)")
+    if arr.ndim != 2:
+        if arr.ndim == 1:
+            raise ValueError(
+                f"{name} must be a 2-D array of shape (n_samples, n_features); got a 1-D array of shape "
+                f"{arr.shape}. Reshape it with {name}.reshape(-1, 1) if it holds a single feature or "
+                f"{name}.reshape(1, -1) if it holds a single sample"
+            )
+        what = "a scalar" if arr.ndim == 0 else f"an array with ndim={arr.ndim} and shape {arr.shape}"
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); got {what}")
+    n, p = arr.shape
+    if n < min_samples:
+        raise ValueError(f"{name} has {n} sample(s) (shape={arr.shape}) while a minimum of {min_samples} is "
+                         f"required by {estimator_name}.")
+    if p < min_features:
+        raise ValueError(f"{name} has {p} feature(s) (shape={arr.shape}) while a minimum of {min_features} is "
+                         f"required by {estimator_name}.")
+    if not np.isfinite(arr).all():
+        i, j = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or infinite values: {name}[{i}, {j}] = {float(arr[i, j])!r}")
+    return arr, names
