@@ -110,14 +110,19 @@ void project_tangent(const Matrix& D, Matrix& v, Matrix& work) {
 
 double inner(const Matrix& a, const Matrix& b) { return a.cwiseProduct(b).sum(); }
 
-// The scale against which the stopping rules measure E: |f − f_units| with
-// f_units = Σ_k V log(tr S_k / V), by which E shifts when a dataset's units change (X → cX with
-// ρ → c²ρ adds V log c² to L_k and changes nothing else), so that the fit stops at the same
-// iterate whatever the units; at least 1.
-double objective_scale(const CovarianceProducts& data, double f) {
+// f_units = Σ_k V log(tr S_k / V): E shifts by this much when a dataset's units change (X → cX with
+// ρ → c²ρ adds V log c² to L_k and changes nothing else). Read once per fit (an operator's traces
+// may be costly to ask for).
+double objective_units(const CovarianceProducts& data) {
   double units = 0.0;
   const auto V = static_cast<double>(data.n_features());
   for (Index k = 0; k < data.n_datasets(); ++k) units += V * std::log(data.trace(k) / V);
+  return units;
+}
+
+// The scale against which the stopping rules measure E: |f − f_units|, at least 1, so that the fit
+// stops at the same iterate whatever the units.
+double objective_scale(double units, double f) {
   const double scale = std::abs(f - units);
   return std::isfinite(scale) ? std::max(1.0, scale) : std::max(1.0, std::abs(f));
 }
@@ -159,6 +164,7 @@ FitResult fit_adam(const CovarianceProducts& data, const Matrix& D0, const FitOp
   SplitMix64 rng(o.seed);
   long long t = 0;
   const Penalty rho = o.penalty();
+  const double units = objective_units(data);
 
   for (int epoch = 1; epoch <= o.max_iter; ++epoch) {
     const std::vector<Index> order = rng.permutation(K);  // drawn every epoch, even when B == K
@@ -188,7 +194,7 @@ FitResult fit_adam(const CovarianceProducts& data, const Matrix& D0, const FitOp
     const auto n = r.objective_history.size();
     if (o.tol > 0.0 && epoch >= 2 &&
         std::abs(r.objective_history[n - 1] - r.objective_history[n - 2]) <=
-            o.tol * objective_scale(data, r.objective_history[n - 1])) {
+            o.tol * objective_scale(units, r.objective_history[n - 1])) {
       r.converged = true;
       break;
     }
@@ -235,7 +241,9 @@ void out_of_span_curvature(const std::vector<DatasetState>& states, Vector& h) {
 // γ_in the Barzilai–Borwein ratio sᵀy / yᵀy of the first component of the newest pair and γ_out
 // its preconditioned ratio sᵀy / yᵀ diag(1/h) y for the second; a component that is negligible or
 // of non-positive curvature uses the ratio of the whole pair.
-void apply_initial_hessian(const Matrix& D, const Pair& last, const Vector& h, Matrix& q, Matrix& work) {
+// s_out, y_out (d, M) and w (M): scratch kept by the caller between iterations.
+void apply_initial_hessian(const Matrix& D, const Pair& last, const Vector& h, Matrix& q, Matrix& work,
+                           Matrix& s_out, Matrix& y_out, Vector& w) {
   const double gamma = 1.0 / (last.rho * last.y.squaredNorm());
   auto ratio = [gamma](double sy, double yy, double s_norm, double y_norm, double s_part, double y_part) {
     if (s_part <= 1e-8 * s_norm || y_part <= 1e-8 * y_norm) return gamma;
@@ -243,12 +251,13 @@ void apply_initial_hessian(const Matrix& D, const Pair& last, const Vector& h, M
     return g > 0.0 && std::isfinite(g) ? g : gamma;
   };
   const Index M = D.cols();
-  const Vector w = h.cwiseInverse();
+  w = h.cwiseInverse();
   // Components of s and y inside the span (D Dᵀ·), out of it, and their inner products.
   Matrix Ds(M, M), Dy(M, M);
   detail::gemm(true, 1.0, D, last.s, 0.0, Ds);
   detail::gemm(true, 1.0, D, last.y, 0.0, Dy);
-  Matrix s_out = last.s, y_out = last.y;
+  s_out = last.s;
+  y_out = last.y;
   detail::gemm(false, -1.0, D, Ds, 1.0, s_out);
   detail::gemm(false, -1.0, D, Dy, 1.0, y_out);
   const double s2 = last.s.squaredNorm(), y2 = last.y.squaredNorm();
@@ -288,7 +297,8 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
   pairs.reserve(memory);
   std::vector<double> alphas(memory);
   Pair spare;
-  Vector curvature;
+  Vector curvature, weights;
+  Matrix s_out, y_out;  // scratch of apply_initial_hessian
 
   double f = evaluate(data, D, rho, o, all, states, g, G, work);
   double G_norm = G.norm(), G_norm_trial = G_norm;  // ‖Euclidean gradient‖ at D and at the trial
@@ -298,7 +308,8 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
   // The gradient must drop by sqrt(tol), or to where a unit step in D changes f by a relative
   // kStationary — below the accuracy of f itself (the inner glassos are solved to about 1e-12), so
   // a start that is already stationary to working precision is recognised as such.
-  const double stationary = kStationary * objective_scale(data, f);
+  const double units = objective_units(data);
+  const double stationary = kStationary * objective_scale(units, f);
   const double g_target = std::max(std::sqrt(o.tol) * g0_norm, stationary);
   double g_norm = g0_norm;
   r.converged = g0_norm <= stationary;
@@ -313,7 +324,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
         q -= alphas[i] * pairs[i].y;
       }
       out_of_span_curvature(states, curvature);
-      apply_initial_hessian(D, pairs.back(), curvature, q, work);
+      apply_initial_hessian(D, pairs.back(), curvature, q, work, s_out, y_out, weights);
       for (std::size_t i = 0; i < pairs.size(); ++i) {
         const double beta = pairs[i].rho * inner(pairs[i].y, q);
         q += (alphas[i] - beta) * pairs[i].s;
@@ -415,7 +426,7 @@ FitResult fit_lbfgs(const CovarianceProducts& data, const Matrix& D0, const FitO
     ++r.n_iter;
     r.objective_history.push_back(f);
     if (o.callback) o.callback(FitProgress{r.n_iter, f, g_norm});
-    if (f_prev - f <= o.tol * objective_scale(data, f) && g_norm <= g_target) r.converged = true;
+    if (f_prev - f <= o.tol * objective_scale(units, f) && g_norm <= g_target) r.converged = true;
   }
 
   r.objective = f;

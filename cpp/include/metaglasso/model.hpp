@@ -23,8 +23,6 @@ class Penalty {
   double operator[](Index k) const {
     return values_.empty() ? common_ : values_[static_cast<std::size_t>(k)];
   }
-  /// Whether the penalties were given per dataset.
-  bool per_dataset() const { return !values_.empty(); }
   /// @throws std::invalid_argument unless every value is finite and >= 0 and, when given per
   ///         dataset, there are n_datasets of them (messages name alpha and alpha[k]).
   void validate(Index n_datasets) const;

@@ -37,19 +37,19 @@ namespace {
 #if defined(__AVX512F__)
 typedef double Native __attribute__((vector_size(64)));
 constexpr int kDotI = 4, kDotJ = 4;  // Aᵀ X: outputs per tile (one vector each)
-constexpr int kPanelLanes = 1, kPanelQ = 8;  // B Cᵀ: 8 × 8 outputs per tile
+constexpr int kPanelQ = 8;           // B Cᵀ: 8 × kPanelQ outputs per tile
 #elif defined(__AVX__)
 typedef double Native __attribute__((vector_size(32)));
 constexpr int kDotI = 2, kDotJ = 3;
-constexpr int kPanelLanes = 1, kPanelQ = 6;
+constexpr int kPanelQ = 6;
 #elif defined(__SSE2__) || defined(__aarch64__) || defined(__ARM_NEON)
 typedef double Native __attribute__((vector_size(16)));
 constexpr int kDotI = 2, kDotJ = 2;
-constexpr int kPanelLanes = 1, kPanelQ = 3;
+constexpr int kPanelQ = 3;
 #else
 typedef double Native __attribute__((vector_size(8)));
 constexpr int kDotI = 1, kDotJ = 2;
-constexpr int kPanelLanes = 1, kPanelQ = 2;
+constexpr int kPanelQ = 2;
 #endif
 
 constexpr int kLanes = 8;
@@ -192,7 +192,7 @@ void pack(const Operand& a, Idx rows, Idx i0, Idx l0, Idx len, double* dst) {
 // micro-kernel reads both contiguously and the block stays in cache for every panel of Q.
 constexpr Idx kRankChunk = 256;
 constexpr Idx kRankRows = 128;
-constexpr int kPanelP = kLanes * kPanelLanes;
+constexpr int kPanelP = kLanes;  // rows of P per panel: one Lanes
 
 void rank_update(Idx r, Idx w, Idx n, const Operand& P, const Operand& Q, double* G, Idx ldg) {
   const Idx panels_q = (w + kPanelQ - 1) / kPanelQ;
@@ -212,20 +212,17 @@ void rank_update(Idx r, Idx w, Idx n, const Operand& P, const Operand& Q, double
         const Idx j0 = bq * kPanelQ, nj = std::min<Idx>(kPanelQ, w - j0);
         for (Idx bp = 0; bp < panels_p; ++bp) {
           const double* pp = packed_p.data() + bp * kPanelP * len;
-          Lanes acc[kPanelLanes][kPanelQ];
-          for (int t = 0; t < kPanelLanes; ++t)
-            for (int v = 0; v < kPanelQ; ++v) acc[t][v] = zero();
+          Lanes acc[kPanelQ];
+          for (int v = 0; v < kPanelQ; ++v) acc[v] = zero();
           for (Idx l = 0; l < len; ++l) {
+            const Lanes a = load(pp + l * kPanelP);
             const double* c = pq + l * kPanelQ;
-            for (int t = 0; t < kPanelLanes; ++t) {
-              const Lanes a = load(pp + l * kPanelP + t * kLanes);
-              for (int v = 0; v < kPanelQ; ++v) add_scaled(acc[t][v], a, c[v]);
-            }
+            for (int v = 0; v < kPanelQ; ++v) add_scaled(acc[v], a, c[v]);
           }
           const Idx i0 = r0 + bp * kPanelP, ni = std::min<Idx>(kPanelP, r - i0);
           for (Idx v = 0; v < nj; ++v) {
             double sums[kPanelP];
-            for (int t = 0; t < kPanelLanes; ++t) store(sums + t * kLanes, acc[t][v]);
+            store(sums, acc[v]);
             for (Idx u = 0; u < ni; ++u) G[(i0 + u) + (j0 + v) * ldg] += sums[u];
           }
         }
