@@ -32,7 +32,7 @@ def _rng_datasets(shapes, seed=0):
         (_rng_datasets([(10, 5)]), {"n_components": 2, "alpha": -0.1}, r"alpha must be a finite number >= 0; got -0.1"),
         (_rng_datasets([(10, 5)]), {"n_components": 2, "alpha": np.nan}, r"alpha must be a finite number >= 0; got nan"),
         ([np.zeros(5)], {"n_components": 2}, r"Xs\[0\] must be 2-D .*ndim=1"),
-        (np.zeros((10, 5)), {"n_components": 2}, r"Xs must be a sequence of 2-D arrays .*ndim=2"),
+        (np.zeros((2, 10, 5, 1)), {"n_components": 2}, r"Xs must be a sequence of 2-D arrays .*ndim=4"),
         ([], {"n_components": 2}, r"Xs must contain at least one dataset"),
         (_rng_datasets([(10, 5)]), {"n_components": 2, "solver": "sgd"}, r"solver must be one of .*'sgd'"),
         (_rng_datasets([(10, 5)]), {"n_components": 2, "init": "svd"}, r"init must be 'pca', 'random' or an array; got 'svd'"),
@@ -120,7 +120,7 @@ def test_transform_is_centred_projection(small):
     D = model.components_.T
     np.testing.assert_allclose(model.transform(Xs[0]), (Xs[0] - Xs[0].mean(0)) @ D, atol=1e-12)
     np.testing.assert_allclose(model.transform(Xs[1][:5], dataset=1), (Xs[1][:5] - Xs[1].mean(0)) @ D, atol=1e-12)
-    with pytest.raises(ValueError, match=r"X has 4 features; the model was fitted with 30"):
+    with pytest.raises(ValueError, match=r"X has 4 features, but MetaGraphicalLasso is expecting 30 features as input"):
         model.transform(np.zeros((3, 4)))
     with pytest.raises(ValueError, match=r"dataset must be an integer in \[0, 3\); got 7"):
         model.transform(Xs[0], dataset=7)
@@ -161,8 +161,11 @@ def test_pandas_feature_names(small):
     assert list(model.feature_names_in_) == cols
     ref = MetaGraphicalLasso(n_components=3, alpha=0.05).fit(Xs)
     np.testing.assert_array_equal(model.components_, ref.components_)
-    with pytest.raises(ValueError, match="same columns"):
-        MetaGraphicalLasso(n_components=3).fit([frames[0], frames[1][cols[::-1]]])
+    # The same columns in another order are aligned by name.
+    shuffled = MetaGraphicalLasso(n_components=3, alpha=0.05).fit([frames[0], frames[1][cols[::-1]], frames[2]])
+    np.testing.assert_array_equal(shuffled.components_, model.components_)
+    with pytest.raises(ValueError, match=r"Xs\[1\] does not have the same columns .* lacks 'g29'"):
+        MetaGraphicalLasso(n_components=3).fit([frames[0], frames[1][cols[:-1]]])
 
 
 def test_params_roundtrip_and_repr():

@@ -640,10 +640,9 @@ def _cmd_fit(args):
         if progress.live:
             model.set_params(callback=progress.update)
         progress.step(f"fitting M={args.n_components} ρ={args.alpha:g}")
-        _, notes = _fit_quietly(lambda: model.fit(inp.frames))
+        _, notes = _fit_quietly(lambda: model.fit(inp.frames, dataset_names=inp.names))
         progress.finish()
     elapsed = time.perf_counter() - start
-    model.dataset_names_ = inp.names
     bic = model.bic(inp.frames)
     scores = interpret.scores_table(model, inp.frames)
     meta = {"command": "fit", "data": os.path.abspath(args.data), "description": inp.description,
@@ -702,11 +701,10 @@ def _cmd_select(args):
         if progress.live:
             params["callback"] = progress.update
         search = _ProgressSearch.make(progress, args.n_components, args.alphas, **params)
-        _, notes = _fit_quietly(lambda: search.fit(inp.frames))
+        _, notes = _fit_quietly(lambda: search.fit(inp.frames, dataset_names=inp.names))
         progress.finish()
     elapsed = time.perf_counter() - start
     model = search.best_estimator_
-    model.dataset_names_ = inp.names
     bic = search.results_[search.best_index_]["bic"]
     scores = interpret.scores_table(model, inp.frames)
     meta = {"command": "select", "data": os.path.abspath(args.data), "description": inp.description,

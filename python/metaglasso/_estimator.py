@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numbers
-import sys
 import time
 import warnings
 from typing import NamedTuple
@@ -11,15 +10,14 @@ from typing import NamedTuple
 import numpy as np
 
 from metaglasso import _core, _dask
+from metaglasso._data import as_datasets, check_finite, is_anndata, model_dataset, model_datasets
 from metaglasso._validation import (
     as_real_array,
-    check_datasets,
     check_enough_samples,
     check_n_threads,
     check_nonnegative,
     check_positive_int,
     check_random_state,
-    too_few_samples,
 )
 from metaglasso.exceptions import ConvergenceWarning
 
@@ -29,8 +27,9 @@ _SOLVERS = ("lbfgs", "adam")
 _ALPHA_SCALINGS = ("none", "n_samples")
 _REPRESENTATIONS = ("auto", "data", "covariance")
 _DEFAULT_MAX_ITER = {"lbfgs": 2000, "adam": 5000}
-# Set by fit on an AnnData (metaglasso.bio), removed by a fit on anything else.
-_ANNDATA_ATTRIBUTES = ("dataset_names_", "dropped_groups_", "groupby_", "layer_")
+# What a fit records of its input when it applies, removed by a fit where it does not: the names of the
+# features and of the datasets, the grouping of an AnnData (metaglasso.bio), the summary of a Dask fit.
+_INPUT_ATTRIBUTES = ("feature_names_in_", "dataset_names_", "dropped_groups_", "groupby_", "layer_", "dask_info_")
 
 
 class FitProgress(NamedTuple):
@@ -431,20 +430,30 @@ class MetaGraphicalLasso:
             penalize_diagonal=bool(self.penalize_diagonal), n_threads=p["n_threads"],
         )
 
-    def fit(self, Xs, y=None, *, groupby=None, layer=None, min_cells=None):
+    def fit(self, Xs, y=None, *, groupby=None, layer=None, min_cells=None, dataset_names=None):
         """Fit the model to K datasets.
 
         Parameters
         ----------
-        Xs : sequence of K array-likes, each of shape (n_samples_k, n_features), or anndata.AnnData
-            The datasets (NumPy arrays or pandas DataFrames with the same columns). A 3-D array
-            of shape (K, n_samples, n_features) is accepted too. Not modified, and read in place
-            when C-contiguous float64. An AnnData (cells × genes) needs ``groupby``: each group of
-            cells is one dataset (see :mod:`metaglasso.bio`). Dask arrays (chunked by rows; from
-            Zarr, HDF5 or generated on a cluster) are reduced to sufficient statistics on the
-            cluster without being loaded into the client — see ``memory_budget`` (``representation``
-            and ``compress`` do not apply to them).
-        y : ignored
+        Xs : sequence of K array-likes of shape (n_samples_k, n_features), dict, array-like or anndata.AnnData
+            The datasets, in any of these forms:
+
+            - a sequence of K NumPy arrays, pandas DataFrames or scipy.sparse matrices (a sparse
+              dataset is densified), or a 3-D array of shape (K, n_samples, n_features);
+            - a dict ``{name: dataset}``: the keys are the ``dataset_names_``;
+            - one 2-D array or DataFrame (n_samples, n_features): a single dataset (K = 1);
+            - an AnnData (cells × genes) with ``groupby``: each group of cells is one dataset
+              (see :mod:`metaglasso.bio`);
+            - Dask arrays (chunked by rows; from Zarr, HDF5 or generated on a cluster), reduced to
+              sufficient statistics on the cluster without being loaded into the client — see
+              ``memory_budget`` (``representation`` and ``compress`` do not apply to them).
+
+            DataFrames are aligned by column name to the first one's columns (the same columns in
+            another order are reordered); their columns must be numeric (missing values, pd.NA
+            included, are an error naming the dataset, the row and the column). The data are not
+            modified, and read in place when C-contiguous float64.
+        y : None
+            Ignored; for scikit-learn's API.
         groupby : str, optional
             AnnData only: the column of ``adata.obs`` whose groups are the datasets, in category
             order for a categorical column, else in sorted order.
@@ -452,41 +461,27 @@ class MetaGraphicalLasso:
             AnnData only: fit ``adata.layers[layer]`` instead of ``adata.X``.
         min_cells : int, optional
             AnnData only: drop the groups with fewer cells (with a warning listing them).
+        dataset_names : sequence of K str or int, optional
+            Names of the datasets, kept in ``dataset_names_`` (a dict's keys and an AnnData's groups
+            name them already).
 
         Returns
         -------
-        self
+        self : MetaGraphicalLasso
+            The fitted estimator.
         """
         budget = _dask.check_memory_budget(self.memory_budget)
-        from_anndata = _is_anndata(Xs)
-        if from_anndata:
-            from metaglasso.bio import _split
-
-            if groupby is None:
-                raise ValueError("groupby must name a column of adata.obs to fit an AnnData (one dataset per "
-                                 "group of cells); got groupby=None")
-            arrays, groups, dropped = _split(Xs, groupby, layer, min_cells)
-            names = np.asarray([str(v) for v in Xs.var_names], dtype=object)
-            origin = dict(dataset_names_=groups, dropped_groups_=dropped, groupby_=groupby, layer_=layer)
-            if _dask.any_dask(arrays):
-                labels = [f"group {g!r} of adata.obs[{groupby!r}]" for g in groups]
-                return self._fit_dask(arrays, labels, names, origin, budget)
-        else:
-            for arg, value in (("groupby", groupby), ("layer", layer), ("min_cells", min_cells)):
-                if value is not None:
-                    raise ValueError(f"{arg}={value!r} applies to an anndata.AnnData only; got Xs of type "
-                                     f"{type(Xs).__name__}")
-            origin = dict.fromkeys(_ANNDATA_ATTRIBUTES)
-            if _dask.any_dask(Xs):
-                return self._fit_dask(Xs, None, None, origin, budget)
-            arrays, names = check_datasets(Xs)
+        data = as_datasets(Xs, groupby=groupby, layer=layer, min_cells=min_cells, dataset_names=dataset_names)
+        if data.lazy:
+            return self._fit_dask(data, budget)
+        arrays = data.arrays
         n_features = arrays[0].shape[1]
         p = self._validated_params(n_features)
-        if from_anndata:
-            _check_enough_cells(arrays, groups, groupby, p["m"], bool(self.assume_centered))
-        check_enough_samples(arrays, p["m"], bool(self.assume_centered))
+        check_enough_samples(arrays, p["m"], bool(self.assume_centered), labels=data.labels,
+                             unit="cells" if data.origin else "samples",
+                             hint=" (min_cells={need} drops the smaller groups)" if data.origin else "")
         p["init"], p["components"] = self._start(n_features, p)
-        n_samples = np.array([a.shape[0] for a in arrays])
+        n_samples = data.n_samples
         p["alphas"], alpha = self._penalties(n_samples)
         res = self._run_starts(p, lambda *start: _core.fit(
             arrays, alpha, assume_centered=bool(self.assume_centered), representation=self.representation,
@@ -494,41 +489,39 @@ class MetaGraphicalLasso:
         ))
         means = (np.zeros((len(arrays), n_features)) if self.assume_centered
                  else np.stack([a.mean(axis=0) for a in arrays]))
-        self._set_origin(n_samples, means, names, origin, None)
+        self._set_origin(n_samples, means, data, None)
         return self._set_result(res, n_features, p)
 
-    def _set_origin(self, n_samples, means, names, origin, dask_info):
-        """The fit's record of its input: N_k, means, feature names, AnnData grouping, Dask summary."""
+    def _set_origin(self, n_samples, means, data, dask_info):
+        """The fit's record of its input: N_k, means, feature and dataset names, AnnData grouping, Dask
+        summary (``data`` None after fit_covariances)."""
         self.n_samples_ = n_samples
         self.means_ = means
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        from_anndata = origin["groupby_"] is not None
-        for attr, value in origin.items():
-            if from_anndata:
+        record = dict.fromkeys(_INPUT_ATTRIBUTES)
+        if data is not None:
+            record.update(feature_names_in_=data.feature_names, dataset_names_=data.names)
+        record["dask_info_"] = dask_info
+        origin = {} if data is None else data.origin  # an AnnData's grouping, layer None included
+        for attr, value in record.items():
+            if attr in origin:
+                setattr(self, attr, origin[attr])
+            elif value is not None:
                 setattr(self, attr, value)
-            elif hasattr(self, attr):
+            elif attr in self.__dict__:
                 delattr(self, attr)
-        if dask_info is not None:
-            self.dask_info_ = dask_info
-        elif hasattr(self, "dask_info_"):
-            del self.dask_info_
 
-    def _fit_dask(self, Xs, labels, names, origin, budget):
+    def _fit_dask(self, data, budget):
         """fit for Dask arrays: sufficient statistics on the cluster, then the core (see metaglasso._dask)."""
-        arrays, labels = _dask.check_dask_datasets(Xs, labels)
+        arrays, labels = _dask.check_dask_datasets(data.arrays, data.labels)
         n_features = arrays[0].shape[1]
         p = self._validated_params(n_features)
         p["init"], p["components"] = self._start(n_features, p)
 
         def check_counts(counts):
             shapes = [np.empty((int(n), 0)) for n in counts]  # what the sample checks read: the row counts
-            if origin["groupby_"] is not None:
-                _check_enough_cells(shapes, origin["dataset_names_"], origin["groupby_"], p["m"],
-                                    bool(self.assume_centered))
-            check_enough_samples(shapes, p["m"], bool(self.assume_centered))
+            check_enough_samples(shapes, p["m"], bool(self.assume_centered), labels=labels,
+                                 unit="cells" if data.origin else "samples",
+                                 hint=" (min_cells={need} drops the smaller groups)" if data.origin else "")
 
         known = [X.shape[0] for X in arrays]
         if not any(np.isnan(known)):  # before the pass when the row counts are known, else after it
@@ -549,7 +542,7 @@ class MetaGraphicalLasso:
             info.update(n_evaluations=covariances.n_calls, bytes_to_cluster=covariances.bytes_to_cluster,
                         bytes_from_cluster=covariances.bytes_from_cluster, products_seconds=covariances.seconds)
         info["fit_seconds"] = time.perf_counter() - start
-        self._set_origin(n_samples, means, names, origin, info)
+        self._set_origin(n_samples, means, data, info)
         return self._set_result(res, n_features, p)
 
     def fit_covariances(self, covariances, n_samples):
@@ -579,7 +572,7 @@ class MetaGraphicalLasso:
         p["alphas"], alpha = self._penalties(counts)
         res = self._run_starts(p, lambda *start: _core.fit_covariances(
             mats, [int(n) for n in counts], alpha, **self._core_options(p, *start)))
-        self._set_origin(counts, None, None, dict.fromkeys(_ANNDATA_ATTRIBUTES), None)
+        self._set_origin(counts, None, None, None)
         return self._set_result(res, n_features, p)
 
     def _set_result(self, res, n_features, p):
@@ -621,65 +614,118 @@ class MetaGraphicalLasso:
         if not hasattr(self, "components_"):
             raise AttributeError("this MetaGraphicalLasso instance is not fitted yet; call fit first")
 
-    def _check_new(self, X, name):
-        arrays, names = check_datasets([X], name=name)
-        arr = arrays[0]
-        if arr.shape[1] != self.n_features_in_:
-            raise ValueError(f"{name} has {arr.shape[1]} features; the model was fitted with {self.n_features_in_}")
-        return arr
-
-    def transform(self, X, dataset=None):
+    def transform(self, X, dataset=None, *, groupby=None, layer=None):
         """Latent scores (X − mean) D.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        dataset : int or None, default=None
-            Centre with the mean of training dataset ``dataset``; None centres X on its own mean
-            (each dataset is centred on its own mean in the model). Ignored with ``assume_centered``.
+        X : array-like of shape (n_samples, n_features), DataFrame, sparse matrix or anndata.AnnData
+            One dataset. A DataFrame's columns are aligned to ``feature_names_in_`` by name. An
+            AnnData gives the scores of all its cells (of ``layer``, by default the one of the fit);
+            with ``groupby`` — by default the one of the fit, when the model was fitted on an
+            AnnData — each cell is centred with the mean of its own group's dataset, and the cells of
+            groups that are not datasets of the model get rows of NaN.
+        dataset : int, str or None, default=None
+            Centre with the mean of training dataset ``dataset`` (its position, or its name in
+            ``dataset_names_``); None centres X on its own mean (each dataset is centred on its own
+            mean in the model). Ignored with ``assume_centered``.
+        groupby : str, optional
+            AnnData only: see ``X``.
+        layer : str, optional
+            AnnData only: the layer to read instead of the fit's.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_components)
+        scores : ndarray of shape (n_samples, n_components)
+            The scores, in the order of the samples (of ``adata.obs`` for an AnnData).
         """
         self._check_fitted()
-        X = self._check_new(X, "X")
+        if is_anndata(X):
+            groupby = getattr(self, "groupby_", None) if groupby is None and dataset is None else groupby
+            if groupby is not None:
+                if dataset is not None:
+                    raise ValueError(f"dataset={dataset!r} and groupby={groupby!r} both say how to centre the cells; "
+                                     f"pass one")
+                return self._transform_groups(X, groupby, getattr(self, "layer_", None) if layer is None else layer)
+        elif groupby is not None or layer is not None:
+            raise ValueError(f"groupby and layer apply to an anndata.AnnData only; got X of type {type(X).__name__}")
+        arr, _ = model_dataset(self, X, layer=layer)
+        return (arr - self._centre(arr, dataset)) @ self.components_.T
+
+    def _centre(self, X, dataset):
+        """The mean X is centred with: 0 (assume_centered), its own (dataset None) or a training dataset's."""
         if self.assume_centered:
-            centre = 0.0
-        elif dataset is None:
-            centre = X.mean(axis=0)
-        elif self.means_ is None:
+            return 0.0
+        if dataset is None:
+            return X.mean(axis=0)
+        if self.means_ is None:
             raise ValueError(f"dataset={dataset!r} needs the training means; this model was fitted on covariances")
-        else:
-            centre = self.means_[self._check_dataset_index(dataset)]
-        return (X - centre) @ self.components_.T
+        return self.means_[self._check_dataset_index(dataset)]
+
+    def _transform_groups(self, adata, groupby, layer):
+        """transform of an AnnData, each cell centred with its group's training mean (see transform)."""
+        from metaglasso.bio import _group_codes, _matrix, _rows
+
+        names = getattr(self, "dataset_names_", None)
+        if names is None:
+            raise ValueError(f"groupby={groupby!r} matches the cells' groups to the model's datasets by name, but the "
+                             f"model has no dataset_names_ (fit it on an AnnData with groupby, or with dataset_names)")
+        matrix = _matrix(adata, layer)
+        codes, groups = _group_codes(adata, groupby)
+        where = {name: g for g, name in enumerate(groups)}
+        unknown = [str(n) for n in names if str(n) not in where]
+        if unknown:
+            raise ValueError(f"groupby={groupby!r}: the model's datasets {unknown!r} are not values of "
+                             f"adata.obs[{groupby!r}]")
+        features = np.asarray([str(v) for v in adata.var_names], dtype=object)
+        if adata.n_vars != self.n_features_in_:
+            raise ValueError(f"adata has {adata.n_vars} features, but MetaGraphicalLasso is expecting "
+                             f"{self.n_features_in_} features as input.")
+        fitted = getattr(self, "feature_names_in_", None)
+        if fitted is not None and not np.array_equal(features, np.asarray(fitted, dtype=object)):
+            raise ValueError("adata.var_names differ from the model's feature_names_in_ (the genes it was fitted on)")
+        scores = np.full((adata.n_obs, self.components_.shape[0]), np.nan)
+        obs = np.asarray(adata.obs_names, dtype=object)
+        for k, name in enumerate(names):
+            idx = np.flatnonzero(codes == where[str(name)])
+            if idx.size:
+                block = _rows(matrix, idx)
+                check_finite(block, f"group {str(name)!r} of adata.obs[{groupby!r}]", features, obs[idx])
+                scores[idx] = (block - self._centre(block, k)) @ self.components_.T
+        return scores
 
     def _check_dataset_index(self, k):
         n = self.precisions_.shape[0]
+        names = getattr(self, "dataset_names_", None)
+        if isinstance(k, str) and names is not None:
+            where = [str(v) for v in names]
+            if k in where:
+                return where.index(k)
+            raise ValueError(f"dataset={k!r} is not one of the model's dataset_names_ {where!r}")
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not -n <= k < n:
-            raise ValueError(f"dataset must be an integer in [0, {n}); got {k!r}")
+            raise ValueError(f"dataset must be an integer in [0, {n})"
+                             + (" or one of the dataset_names_" if names is not None else "") + f"; got {k!r}")
         return int(k)
 
-    def _neg2_loglik_terms(self, Xs):
+    def _neg2_loglik_terms(self, Xs, groupby, layer):
         """Per dataset: N_k and N_k·(tr(Φ_k⁻¹ S_k) − log|Φ_k⁻¹| + V log 2π), S_k centred at means_
         (at each dataset's own mean after fit_covariances)."""
         self._check_fitted()
         K = self.precisions_.shape[0]
         V, M = self.n_features_in_, self.components_.shape[0]
         D = self.components_.T
-        lazy = _dask.any_dask(Xs)
-        arrays = _dask.check_dask_datasets(Xs)[0] if lazy else check_datasets(Xs)[0]
-        if len(arrays) != K:
-            raise ValueError(f"Xs must hold the {K} datasets the model was fitted on; got {len(arrays)}")
-        for k, X in enumerate(arrays):
-            if X.shape[1] != V:
-                raise ValueError(f"Xs[{k}] has {X.shape[1]} features; the model was fitted with {V}")
+        data = model_datasets(self, Xs, groupby=groupby, layer=layer, stacklevel=4)
         centres = [None] * K if self.means_ is None else list(self.means_)
-        if lazy:  # one pass on the cluster: N_k, Dᵀ S_k D and tr S_k
+        if data.lazy:  # one pass on the cluster: N_k, Dᵀ S_k D and tr S_k
+            arrays = _dask.check_dask_datasets(data.arrays, data.labels)[0]
+            for X, label in zip(arrays, data.labels):
+                if X.shape[1] != V:
+                    raise ValueError(f"{label} has {X.shape[1]} features, but MetaGraphicalLasso is expecting {V} "
+                                     f"features as input.")
             moments = _dask.projected_moments(arrays, D, centres)
         else:
             moments = []
-            for X, centre in zip(arrays, centres):
+            for X, centre in zip(data.arrays, centres):
                 Xc = X - (X.mean(axis=0) if centre is None else centre)
                 n = X.shape[0]
                 P = Xc @ D
@@ -693,21 +739,29 @@ class MetaGraphicalLasso:
             out.append((n, n * value))
         return out
 
-    def score(self, Xs, y=None):
+    def score(self, Xs, y=None, *, groupby=None, layer=None):
         """Average Gaussian log-likelihood per sample of K datasets under the fitted model.
 
         Dataset k is scored under N(means_[k], Φ_k).
 
         Parameters
         ----------
-        Xs : sequence of K array-likes, each of shape (n_samples_k, n_features)
-            NumPy arrays, DataFrames or Dask arrays (reduced on the cluster in one pass).
+        Xs : sequence of K array-likes of shape (n_samples_k, n_features), dict, array-like or anndata.AnnData
+            The K datasets in any form :meth:`fit` takes (Dask arrays are reduced on the cluster in
+            one pass). Datasets with names (a dict's keys, an AnnData's groups) are matched to
+            ``dataset_names_`` by name, others by position; DataFrames are aligned to
+            ``feature_names_in_``.
+        y : None
+            Ignored; for scikit-learn's API.
+        groupby, layer : str, optional
+            AnnData only; by default those of the fit.
 
         Returns
         -------
-        float
+        score : float
+            The average log-likelihood per sample.
         """
-        terms = self._neg2_loglik_terms(Xs)
+        terms = self._neg2_loglik_terms(Xs, groupby, layer)
         return -0.5 * sum(t for _, t in terms) / sum(n for n, _ in terms)
 
     def n_parameters(self):
@@ -721,7 +775,7 @@ class MetaGraphicalLasso:
         V = self.n_features_in_
         return int(np.count_nonzero(self.precisions_)) + K + V * M - M * (M + 1) // 2
 
-    def bic(self, Xs):
+    def bic(self, Xs, *, groupby=None, layer=None):
         """Bayesian information criterion, paper eq. 17: −2 ln L + k ln n.
 
         −2 ln L = Σ_k N_k [tr(Φ_k⁻¹ S_k) − log|Φ_k⁻¹| + V log 2π] is the unpenalised Gaussian
@@ -730,36 +784,19 @@ class MetaGraphicalLasso:
 
         Parameters
         ----------
-        Xs : sequence of K array-likes, each of shape (n_samples_k, n_features)
-            NumPy arrays, DataFrames or Dask arrays (reduced on the cluster in one pass).
+        Xs : sequence of K array-likes of shape (n_samples_k, n_features), dict, array-like or anndata.AnnData
+            The K datasets, as for :meth:`score`.
+        groupby, layer : str, optional
+            AnnData only; by default those of the fit.
 
         Returns
         -------
-        float
+        bic : float
+            The criterion (smaller is better).
         """
-        terms = self._neg2_loglik_terms(Xs)
+        terms = self._neg2_loglik_terms(Xs, groupby, layer)
         n = sum(n for n, _ in terms)
         return float(sum(t for _, t in terms) + self.n_parameters() * np.log(n))
-
-
-def _is_anndata(obj):
-    """Whether obj is an anndata.AnnData; anndata is never imported here (it is already loaded if obj is one)."""
-    module = sys.modules.get("anndata")
-    return module is not None and isinstance(obj, getattr(module, "AnnData", ()))
-
-
-def _check_enough_cells(arrays, groups, groupby, n_components, assume_centered):
-    """check_enough_samples for the groups of an AnnData, naming the group and min_cells."""
-    short = too_few_samples(arrays, n_components, assume_centered)
-    if short is not None:
-        k, need = short
-        n = arrays[k].shape[0]
-        raise ValueError(
-            f"group {groups[k]!r} of adata.obs[{groupby!r}] has {n} cells; with n_components={n_components} "
-            f"every group needs at least {need} (its {'' if assume_centered else 'centred '}covariance has rank "
-            f"<= {n - (0 if assume_centered else 1)}, so the likelihood is unbounded); "
-            f"min_cells={need} drops the smaller groups"
-        )
 
 
 def _check_covariances(covariances, name="covariances"):

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from metaglasso._estimator import MetaGraphicalLasso
-from metaglasso._validation import check_datasets, check_enough_samples, check_nonnegative, check_positive_int
+from metaglasso._data import as_datasets
+from metaglasso._validation import check_enough_samples, check_nonnegative, check_positive_int
 from metaglasso.exceptions import ConvergenceWarning, FitFailedWarning, GridEdgeWarning, NumericalError
 
 __all__ = ["MetaGraphicalLassoBIC", "select_model"]
@@ -143,29 +144,41 @@ class MetaGraphicalLassoBIC:
             previous = model
         return records, models
 
-    def fit(self, Xs, y=None):
+    def fit(self, Xs, y=None, *, groupby=None, layer=None, min_cells=None, dataset_names=None):
         """Fit every grid point and keep the one of smallest criterion.
 
         Parameters
         ----------
-        Xs : sequence of K array-likes, each of shape (n_samples_k, n_features)
-        y : ignored
+        Xs : sequence of K array-likes of shape (n_samples_k, n_features), dict, array-like or anndata.AnnData
+            The datasets, in any form :meth:`MetaGraphicalLasso.fit` takes except Dask arrays (the grid
+            needs the data in memory).
+        y : None
+            Ignored; for scikit-learn's API.
+        groupby, layer, min_cells : optional
+            AnnData only; see :meth:`MetaGraphicalLasso.fit`.
+        dataset_names : sequence of K str or int, optional
+            Names of the datasets (``best_estimator_.dataset_names_``).
 
         Returns
         -------
-        self
+        self : MetaGraphicalLassoBIC
+            The fitted search.
         """
         if self.criterion not in _CRITERIA:
             raise ValueError(f"criterion must be one of {_CRITERIA}; got {self.criterion!r}")
         ms = _grid_values(self.n_components, "n_components", check_positive_int)
         alphas = sorted(_grid_values(self.alphas, "alphas", check_nonnegative), reverse=True)
         n_jobs = 1 if self.n_jobs is None else check_positive_int(self.n_jobs, "n_jobs")
-        arrays, names = check_datasets(Xs)
+        data = as_datasets(Xs, groupby=groupby, layer=layer, min_cells=min_cells, dataset_names=dataset_names)
+        if data.lazy:
+            raise ValueError("Xs holds Dask arrays, which MetaGraphicalLasso.fit, score and bic take without loading "
+                             "them; here the data must be in memory (call .compute() on each)")
+        arrays = data.arrays
         n_features = arrays[0].shape[1]
         too_big = [m for m in ms if m >= n_features]
         if too_big:
             raise ValueError(f"n_components must be smaller than n_features={n_features}; got {too_big}")
-        check_enough_samples(arrays, max(ms), bool(self.params.get("assume_centered", False)))
+        check_enough_samples(arrays, max(ms), bool(self.params.get("assume_centered", False)), labels=data.labels)
         threads = self.params.get("n_threads")
         chain_threads = None if threads is None or n_jobs == 1 else max(1, int(threads) // n_jobs)
 
@@ -186,8 +199,8 @@ class MetaGraphicalLassoBIC:
             self.best_estimator_ = self._estimator(self.n_components_, self.alpha_, None).fit(arrays)
         else:
             self.best_estimator_ = models[self.best_index_]
-        if names is not None:  # the grid fits the validated arrays; keep the DataFrames' column names
-            self.best_estimator_.feature_names_in_ = names
+        best_model = self.best_estimator_  # the grid fits the validated arrays; record the input's names
+        best_model._set_origin(best_model.n_samples_, best_model.means_, data, None)
         return self
 
     def __getattr__(self, name):
@@ -219,7 +232,8 @@ def _warn_about_grid(records, ms, alphas, best, criterion):
                       "may lie beyond it, extend the grid on that side", GridEdgeWarning, stacklevel=3)
 
 
-def select_model(Xs, n_components, alphas, *, criterion="bic", **kwargs):
+def select_model(Xs, n_components, alphas, *, criterion="bic", groupby=None, layer=None, min_cells=None,
+                 dataset_names=None, **kwargs):
     """Choose M and ρ by BIC over a grid and refit the best model.
 
     A shortcut for ``MetaGraphicalLassoBIC(n_components, alphas, criterion=criterion,
@@ -228,14 +242,23 @@ def select_model(Xs, n_components, alphas, *, criterion="bic", **kwargs):
 
     Parameters
     ----------
-    Xs : sequence of K array-likes, each of shape (n_samples_k, n_features)
+    Xs : sequence of K array-likes of shape (n_samples_k, n_features), dict, array-like or anndata.AnnData
+        The datasets, as for :meth:`MetaGraphicalLassoBIC.fit`.
     n_components : int or sequence of int
+        Candidate numbers M of latent factors.
     alphas : float or sequence of float
+        Candidate penalties ρ >= 0.
     criterion : {"bic"}, default="bic"
+        Model selection criterion.
+    groupby, layer, min_cells, dataset_names : optional
+        See :meth:`MetaGraphicalLassoBIC.fit`.
+    **kwargs
+        Parameters of :class:`MetaGraphicalLassoBIC` and :class:`MetaGraphicalLasso`.
 
     Returns
     -------
     MetaGraphicalLassoBIC
         Fitted: ``results_`` (the table), ``n_components_``, ``alpha_`` and ``best_estimator_``.
     """
-    return MetaGraphicalLassoBIC(n_components, alphas, criterion=criterion, **kwargs).fit(Xs)
+    return MetaGraphicalLassoBIC(n_components, alphas, criterion=criterion, **kwargs).fit(
+        Xs, groupby=groupby, layer=layer, min_cells=min_cells, dataset_names=dataset_names)

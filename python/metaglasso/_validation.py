@@ -7,15 +7,11 @@ import warnings
 
 import numpy as np
 
-from metaglasso._dask import any_dask
-
 __all__ = [
     "check_nonnegative",
     "check_positive_int",
-    "check_square_matrix",
     "check_n_threads",
     "check_random_state",
-    "check_datasets",
     "check_symmetric",
     "check_data_matrix",
     "check_precision_init",
@@ -58,19 +54,6 @@ def check_n_threads(value) -> int:
     return check_positive_int(value, "n_threads")
 
 
-def check_square_matrix(value, name: str) -> np.ndarray:
-    """Return ``value`` as a float64 (p, p) array with finite entries, or raise ValueError naming ``name``.
-
-    The input is never modified; a copy is made only when its dtype is not float64.
-    """
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty square 2-D array; got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
-
-
 def check_random_state(random_state) -> int:
     """Map ``random_state`` to the core's 64-bit seed.
 
@@ -90,16 +73,6 @@ def check_random_state(random_state) -> int:
     return int(random_state)
 
 
-def _column_names(X):
-    columns = getattr(X, "columns", None)
-    if columns is None or getattr(X, "ndim", 2) != 2:
-        return None
-    names = np.asarray(columns, dtype=object)
-    if not all(isinstance(c, str) for c in names):
-        return None
-    return names
-
-
 def as_real_array(X, label):
     """``np.asarray(X)`` (no copy where possible), checked to be real and numeric.
 
@@ -114,62 +87,6 @@ def as_real_array(X, label):
     if np.iscomplexobj(arr):
         raise ValueError(f"{label} must be real; got dtype {arr.dtype}")
     return arr
-
-
-def check_datasets(Xs, name: str = "Xs"):
-    """Validate K datasets of the same features.
-
-    Parameters
-    ----------
-    Xs : sequence of array-likes of shape (n_samples_k, n_features), or an array of shape
-        (K, n_samples, n_features)
-    name : str
-        Argument name used in error messages.
-
-    Returns
-    -------
-    arrays : list of C-contiguous float64 ndarrays
-        The inputs themselves when they already are C-contiguous float64 arrays (no copy);
-        otherwise converted copies. Never modified.
-    feature_names : ndarray of str or None
-        Column names when every dataset is a DataFrame with the same string columns.
-    """
-    if isinstance(Xs, np.ndarray):
-        if Xs.ndim != 3:
-            raise ValueError(
-                f"{name} must be a sequence of 2-D arrays (n_samples_k, n_features) or a 3-D array; "
-                f"got an array with ndim={Xs.ndim} (wrap a single dataset as [X])"
-            )
-        Xs = list(Xs)
-    elif isinstance(Xs, (str, bytes)) or not hasattr(Xs, "__len__") or hasattr(Xs, "columns"):
-        raise ValueError(f"{name} must be a sequence of 2-D arrays; got {type(Xs).__name__}")
-    if len(Xs) == 0:
-        raise ValueError(f"{name} must contain at least one dataset; got an empty sequence")
-    if any_dask(Xs):
-        raise ValueError(f"{name} holds Dask arrays, which MetaGraphicalLasso.fit, score and bic take without "
-                         f"loading them; here the data must be in memory (call .compute() on each)")
-    arrays, all_names = [], []
-    for k, X in enumerate(Xs):
-        all_names.append(_column_names(X))
-        arr = as_real_array(X, f"{name}[{k}]")
-        if arr.ndim != 2:
-            raise ValueError(f"{name}[{k}] must be 2-D (n_samples, n_features); got ndim={arr.ndim} shape {arr.shape}")
-        arr = np.ascontiguousarray(arr, dtype=np.float64)
-        if arr.shape[1] < 1:
-            raise ValueError(f"{name}[{k}] has no features; got shape {arr.shape}")
-        if arr.shape[0] < 2:
-            raise ValueError(f"{name}[{k}] must have at least 2 samples; got n_samples={arr.shape[0]}")
-        if k > 0 and arr.shape[1] != arrays[0].shape[1]:
-            raise ValueError(
-                f"{name}[{k}] has {arr.shape[1]} features; expected {arrays[0].shape[1]} as in {name}[0]"
-            )
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name}[{k}] contains NaN or infinite values")
-        arrays.append(arr)
-    names = all_names[0]
-    if names is not None and not all(n is not None and np.array_equal(n, names) for n in all_names):
-        raise ValueError(f"all datasets in {name} must have the same columns in the same order")
-    return arrays, names
 
 
 def check_symmetric(arr: np.ndarray, name: str, *, rtol: float = 1e-10) -> np.ndarray:
@@ -222,18 +139,27 @@ def too_few_samples(arrays, n_components: int, assume_centered: bool):
     return None
 
 
-def check_enough_samples(arrays, n_components: int, assume_centered: bool, name: str = "Xs") -> None:
+def check_enough_samples(arrays, n_components: int, assume_centered: bool, name: str = "Xs", *, labels=None,
+                         unit: str = "samples", hint: str = "") -> None:
     """Raise ValueError naming the dataset unless every dataset has more than ``n_components``
-    centred samples (see :func:`too_few_samples`)."""
+    centred samples (see :func:`too_few_samples`).
+
+    ``labels`` name the datasets in the message (default ``name[k]``); ``unit`` is what a sample is
+    called ("cells" for the groups of an AnnData) and ``hint`` is appended to the message, with
+    ``{need}`` replaced by the number of samples needed.
+    """
     short = too_few_samples(arrays, n_components, assume_centered)
     if short is not None:
         k, need = short
         n = arrays[k].shape[0]
         rank = n if assume_centered else n - 1
+        label = labels[k] if labels is not None else f"{name}[{k}]"
+        count = f"n_samples={n}" if unit == "samples" else f"{n} {unit}"
         raise ValueError(
-            f"{name}[{k}] has n_samples={n}: its {'' if assume_centered else 'centred '}covariance has "
+            f"{label} has {count}: its {'' if assume_centered else 'centred '}covariance has "
             f"rank <= {rank} <= n_components={n_components}, so the noise variance can be 0 and the likelihood "
-            f"is unbounded; each dataset needs at least {need} samples with n_components={n_components}"
+            f"is unbounded; each dataset needs at least {need} {unit} with n_components={n_components}"
+            + hint.format(need=need)
         )
 
 

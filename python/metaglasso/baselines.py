@@ -30,9 +30,9 @@ import numpy as np
 
 from metaglasso._estimator import partial_correlations
 from metaglasso._glasso import graphical_lasso
+from metaglasso._data import as_datasets
 from metaglasso._validation import (
     check_data_matrix,
-    check_datasets,
     check_nonnegative,
     check_positive_int,
     check_random_state,
@@ -115,7 +115,7 @@ def standardize_datasets(Xs):
     scales : ndarray of shape (n_datasets, n_features)
         Standard deviations, with 1 in place of 0.
     """
-    arrays, _ = check_datasets(Xs)
+    arrays = as_datasets(Xs).arrays
     means = np.stack([X.mean(axis=0) for X in arrays])
     scales = np.stack([X.std(axis=0) for X in arrays])
     scales[scales == 0] = 1.0
@@ -306,7 +306,7 @@ def fit_baseline(
     >>> result.components_.shape, result.precisions_.shape
     ((4, 50), (3, 4, 4))
     """
-    arrays, _ = check_datasets(Xs)
+    arrays = as_datasets(Xs).arrays
     V = arrays[0].shape[1]
     m = check_positive_int(n_components, "n_components")
     if m >= V:

@@ -38,7 +38,8 @@ import warnings
 import numpy as np
 
 from metaglasso import _dask
-from metaglasso._estimator import _is_anndata
+from metaglasso._data import check_finite
+from metaglasso._data import is_anndata as _is_anndata
 from metaglasso._validation import check_positive_int
 
 __all__ = ["datasets_from_anndata", "is_anndata", "write_anndata"]
@@ -120,7 +121,7 @@ def _rows(X, idx):
     return np.ascontiguousarray(dense, dtype=np.float64)
 
 
-def _groups(adata, groupby, min_cells):
+def _groups(adata, groupby, min_cells, stacklevel=4):
     """Cell positions of every kept group, their names, and the dropped {name: size}."""
     codes, names = _group_codes(adata, groupby)
     if min_cells is not None:
@@ -129,7 +130,7 @@ def _groups(adata, groupby, min_cells):
     missing = int(np.count_nonzero(codes < 0))
     if missing:
         warnings.warn(f"{missing} of {codes.size} cells have no value in adata.obs[{groupby!r}] and belong to no "
-                      f"dataset", UserWarning, stacklevel=4)
+                      f"dataset", UserWarning, stacklevel=stacklevel)
     kept, dropped = [], {}
     for k, (name, n) in enumerate(zip(names, counts)):
         if n == 0:
@@ -144,7 +145,7 @@ def _groups(adata, groupby, min_cells):
             f"min_cells={min_cells} dropped {len(dropped)} of {len(kept) + len(dropped)} groups of "
             f"adata.obs[{groupby!r}]: {listing}",
             UserWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
     if not kept:
         if dropped:
@@ -186,14 +187,14 @@ def datasets_from_anndata(adata, groupby, *, layer=None, min_cells=None):
     return _split(adata, groupby, layer, min_cells)
 
 
-def _split(adata, groupby, layer, min_cells):
-    # Called directly by datasets_from_anndata and MetaGraphicalLasso.fit, so that the warnings'
-    # stacklevel points at the user's call in both cases.
+def _split(adata, groupby, layer, min_cells, *, with_positions=False, stacklevel=4):
+    # Called directly by datasets_from_anndata and the input layer (metaglasso._data), so that the
+    # warnings' stacklevel points at the user's call in both cases.
     _check_adata(adata)
     X = _matrix(adata, layer)
     if tuple(X.shape) != (adata.n_obs, adata.n_vars):
         raise ValueError(f"the matrix has shape {tuple(X.shape)}; expected (n_obs, n_vars)={adata.shape}")
-    positions, names, dropped = _groups(adata, groupby, min_cells)
+    positions, names, dropped = _groups(adata, groupby, min_cells, stacklevel)
     Xs = []
     lazy = _dask.is_dask_array(X)
     for name, idx in zip(names, positions):
@@ -201,10 +202,10 @@ def _split(adata, groupby, layer, min_cells):
             Xs.append(X[idx])
             continue
         block = _rows(X, idx)
-        if not np.all(np.isfinite(block)):
-            raise ValueError(f"group {name!r} of adata.obs[{groupby!r}] contains NaN or infinite values")
+        if not with_positions:  # the input layer checks the values itself, naming the cell and the gene
+            check_finite(block, f"group {name!r} of adata.obs[{groupby!r}]", adata.var_names, adata.obs_names[idx])
         Xs.append(block)
-    return Xs, names, dropped
+    return (Xs, names, dropped, positions) if with_positions else (Xs, names, dropped)
 
 
 def _plain_params(model):
@@ -265,25 +266,8 @@ def write_anndata(model, adata, *, groupby=None, layer=_FIT_LAYER, key="mglasso"
             raise ValueError("groupby=None but the model was not fitted on an AnnData; name the obs column")
     if layer is _FIT_LAYER:
         layer = getattr(model, "layer_", None)
-    M, V = model.components_.shape
-    if adata.n_vars != V:
-        raise ValueError(f"adata has n_vars={adata.n_vars}; the model was fitted with {V} features")
-    features = getattr(model, "feature_names_in_", None)
-    if features is not None and not np.array_equal(np.asarray(adata.var_names, dtype=object),
-                                                   np.asarray(features, dtype=object)):
-        raise ValueError("adata.var_names differ from the model's feature_names_in_ (the genes it was fitted on)")
-    X = _matrix(adata, layer)
-    codes, groups = _group_codes(adata, groupby)
-    where = {name: g for g, name in enumerate(groups)}
-    unknown = [n for n in names if n not in where]
-    if unknown:
-        raise ValueError(f"groupby={groupby!r}: the model's datasets {unknown!r} are not values of adata.obs[{groupby!r}]")
-
-    scores = np.full((adata.n_obs, M), np.nan)
-    for k, name in enumerate(names):
-        idx = np.flatnonzero(codes == where[name])
-        if idx.size:
-            scores[idx] = model.transform(_rows(X, idx), dataset=k)
+    M = model.components_.shape[0]
+    scores = model._transform_groups(adata, groupby, layer)
 
     dropped = getattr(model, "dropped_groups_", None) or {}
     adata.varm[key] = np.array(model.components_.T, dtype=np.float64, order="C")

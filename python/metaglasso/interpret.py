@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from metaglasso._tables import make_table
-from metaglasso._validation import check_datasets
+from metaglasso._data import model_datasets
 
 __all__ = [
     "align_factors",
@@ -40,6 +40,12 @@ def _check_model(model, name="model"):
             f"got {type(model).__name__}"
         )
     return model
+
+
+def _in_memory(data):
+    if data.lazy:
+        raise ValueError("Xs holds Dask arrays; the tables need the data in memory (call .compute() on each)")
+    return data
 
 
 def variable_names(model):
@@ -92,16 +98,22 @@ def loadings_table(model):
     return make_table(cols, index=variable_names(model), index_name="variable")
 
 
-def scores_table(model, Xs, *, dataset_names=None):
+def scores_table(model, Xs, *, dataset_names=None, groupby=None, layer=None):
     """Latent scores (X_k − mean_k) D of every sample of the K training datasets.
 
     Parameters
     ----------
     model : fitted MetaGraphicalLasso
-    Xs : sequence of K array-likes of shape (n_samples_k, n_features)
-        The datasets, in the order of the fit. Sample labels are the DataFrames' index when
-        given as DataFrames, else the row positions 0..N_k−1.
+        The model.
+    Xs : sequence of K array-likes of shape (n_samples_k, n_features), dict, array-like or anndata.AnnData
+        The datasets, in any form :meth:`~metaglasso.MetaGraphicalLasso.fit` takes: in the order of
+        the fit, or matched to the model's ``dataset_names_`` by name (a dict's keys, an AnnData's
+        groups). Sample labels are the DataFrames' index or the AnnData's ``obs_names``, else the row
+        positions 0..N_k−1.
     dataset_names : sequence of K names, optional
+        Names of the datasets in the table.
+    groupby, layer : str, optional
+        AnnData only; by default those of the fit.
 
     Returns
     -------
@@ -111,19 +123,13 @@ def scores_table(model, Xs, *, dataset_names=None):
     """
     _check_model(model)
     names = _datasets(model, dataset_names)
-    arrays, _ = check_datasets(Xs)
-    if len(arrays) != len(names):
-        raise ValueError(f"Xs must hold the {len(names)} datasets the model was fitted on; got {len(arrays)}")
-    V = model.components_.shape[1]
+    data = _in_memory(model_datasets(model, Xs, groupby=groupby, layer=layer))
     ds, samples, blocks = [], [], []
-    for k, (X, raw) in enumerate(zip(arrays, Xs)):
-        if X.shape[1] != V:
-            raise ValueError(f"Xs[{k}] has {X.shape[1]} features; the model was fitted with {V}")
-        means = getattr(model, "means_", None)
+    means = getattr(model, "means_", None)
+    for k, (X, index) in enumerate(zip(data.arrays, data.sample_names)):
         centre = X.mean(axis=0) if means is None else means[k]
         blocks.append((X - centre) @ model.components_.T)
-        index = getattr(raw, "index", None)
-        samples.extend(list(index) if index is not None and len(index) == X.shape[0] else range(X.shape[0]))
+        samples.extend(index if index is not None else range(X.shape[0]))
         ds.extend([names[k]] * X.shape[0])
     scores = np.vstack(blocks)
     cols = {"dataset": ds, "sample": samples}
@@ -148,7 +154,7 @@ def variances_table(model, *, dataset_names=None):
     return make_table(cols, index=names, index_name="dataset")
 
 
-def variance_explained_table(model, Xs=None, *, dataset_names=None):
+def variance_explained_table(model, Xs=None, *, dataset_names=None, groupby=None, layer=None):
     """Share of each dataset's total variance carried by each factor.
 
     Without ``Xs`` the shares come from the model: Σ_k[m, m] / tr Φ_k with
@@ -176,14 +182,10 @@ def variance_explained_table(model, Xs=None, *, dataset_names=None):
         noise = (V - M) * np.asarray(model.noise_variances_, dtype=np.float64)
         total = diag.sum(axis=1) + noise
     else:
-        arrays, _ = check_datasets(Xs)
-        if len(arrays) != K:
-            raise ValueError(f"Xs must hold the {K} datasets the model was fitted on; got {len(arrays)}")
+        arrays = _in_memory(model_datasets(model, Xs, groupby=groupby, layer=layer)).arrays
         diag, total = np.empty((K, M)), np.empty(K)
         means = getattr(model, "means_", None)
         for k, X in enumerate(arrays):
-            if X.shape[1] != V:
-                raise ValueError(f"Xs[{k}] has {X.shape[1]} features; the model was fitted with {V}")
             Xc = X - (X.mean(axis=0) if means is None else means[k])
             P = Xc @ model.components_.T
             diag[k] = np.einsum("ij,ij->j", P, P) / X.shape[0]
