@@ -171,9 +171,9 @@ def test_pandas_feature_names(small):
 def test_params_roundtrip_and_repr():
     model = MetaGraphicalLasso(n_components=4, alpha=0.2, solver="adam")
     assert model.get_params()["alpha"] == 0.2
-    assert repr(model) == "MetaGraphicalLasso(n_components=4, alpha=0.2, solver='adam')"
+    assert repr(model) == "MetaGraphicalLasso(alpha=0.2, n_components=4, solver='adam')"  # scikit-learn's order
     assert model.set_params(alpha=0.3).alpha == 0.3
-    with pytest.raises(ValueError, match="invalid parameter 'beta'"):
+    with pytest.raises(ValueError, match="Invalid parameter 'beta' for estimator MetaGraphicalLasso"):
         model.set_params(beta=1)
 
 

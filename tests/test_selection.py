@@ -87,11 +87,12 @@ def test_errors(data, kwargs, match):
         MetaGraphicalLassoBIC(**kwargs).fit(Xs)
 
 
-def test_unknown_parameter():
+def test_unknown_parameter(data):
+    Xs, _ = data
     with pytest.raises(ValueError, match=r"invalid MetaGraphicalLasso parameter\(s\).*'alpha'"):
-        MetaGraphicalLassoBIC(3, 0.1, alpha=0.2)
+        MetaGraphicalLassoBIC(3, 0.1, alpha=0.2).fit(Xs)
     with pytest.raises(ValueError, match=r"invalid MetaGraphicalLasso parameter\(s\).*'bogus'"):
-        MetaGraphicalLassoBIC(3, 0.1, bogus=1)
+        MetaGraphicalLassoBIC(3, 0.1).set_params(bogus=1).fit(Xs)
 
 
 @pytest.mark.filterwarnings("error::metaglasso.exceptions.GridEdgeWarning")

@@ -10,9 +10,8 @@ its PCA and ICA baselines (:func:`~metaglasso.baselines.fit_baseline`).
 """
 
 from metaglasso._core import __version__
-from metaglasso._estimator import FitProgress, MetaGraphicalLasso, partial_correlations
 from metaglasso._glasso import graphical_lasso
-from metaglasso._selection import MetaGraphicalLassoBIC, select_model
+from metaglasso._results import FitProgress, partial_correlations
 from metaglasso.exceptions import ConvergenceWarning, FitFailedWarning, GridEdgeWarning, NumericalError
 from metaglasso import baselines, metrics
 
@@ -34,15 +33,25 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    # GraphicalLasso is a scikit-learn estimator; its module imports scikit-learn (about a second) when it
-    # is installed, so it is loaded on first use rather than by ``import metaglasso``.
-    if name == "GraphicalLasso":
-        from metaglasso._glasso_estimator import GraphicalLasso
+# The estimators derive from scikit-learn's BaseEstimator when scikit-learn is installed, and importing it
+# takes about a second: their modules are loaded on first use rather than by ``import metaglasso``.
+_LAZY = {
+    "GraphicalLasso": "metaglasso._glasso_estimator",
+    "MetaGraphicalLasso": "metaglasso._estimator",
+    "MetaGraphicalLassoBIC": "metaglasso._selection",
+    "select_model": "metaglasso._selection",
+}
 
-        return GraphicalLasso
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'metaglasso' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"GraphicalLasso"})
+    return sorted(set(globals()) | set(_LAZY))

@@ -141,7 +141,7 @@ def _frame_to_array(X, label, columns):
             values.append(series.to_numpy(dtype=np.float64, na_value=np.nan))
             continue
         if pd.api.types.is_complex_dtype(dtype):
-            raise ValueError(f"{label} column {col!r} must be real; got dtype {dtype}")
+            raise ValueError(f"Complex data not supported: {label} column {col!r} has dtype {dtype}; it must be real")
         converted = pd.to_numeric(series, errors="coerce")
         bad = converted.isna().to_numpy() & series.notna().to_numpy()
         if bad.any():
@@ -170,17 +170,17 @@ def _to_array(X, label):
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
-            flat = arr.ravel()
-            for i, v in enumerate(flat):
+            for i, v in enumerate(arr.ravel()):
                 try:
                     float(v)
-                except (TypeError, ValueError):
-                    where = np.unravel_index(i, arr.shape)
-                    raise ValueError(f"{label} must be numeric; got the value {v!r} at {label}"
-                                     f"[{', '.join(map(str, where))}]") from None
+                except (TypeError, ValueError) as exc:
+                    where = ", ".join(map(str, np.unravel_index(i, arr.shape)))
+                    # TypeError for an object that is no number (a dict, ...), as float() and scikit-learn
+                    raise type(exc)(f"{label} must be numeric; got the value {v!r} at {label}[{where}] "
+                                    f"({exc})") from None
             raise
     elif kind == "c":
-        raise ValueError(f"{label} must be real; got dtype {arr.dtype}")
+        raise ValueError(f"Complex data not supported: {label} has dtype {arr.dtype}; it must be real")
     elif kind not in "biuf":
         raise ValueError(f"{label} must be numeric; got dtype {arr.dtype}")
     return arr
@@ -209,11 +209,12 @@ def _check_matrix(X, label, columns, min_samples=2):
     else:
         arr, own = _to_array(X, label), None
     if arr.ndim != 2:
-        hint = f". Reshape it with {label}.reshape(1, -1) if it holds a single sample" if arr.ndim == 1 else ""
+        hint = (f". Reshape your data with {label}.reshape(-1, 1) if it holds a single feature or "
+                f"{label}.reshape(1, -1) if it holds a single sample") if arr.ndim == 1 else ""
         raise ValueError(f"{label} must be 2-D (n_samples, n_features); got ndim={arr.ndim} shape {arr.shape}{hint}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if arr.shape[1] < 1:
-        raise ValueError(f"{label} has no features; got shape {arr.shape}")
+        raise ValueError(f"{label} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
     if arr.shape[0] < min_samples:
         raise ValueError(f"{label} must have at least {min_samples} sample{'s' if min_samples > 1 else ''}; got "
                          f"n_samples={arr.shape[0]}")
@@ -235,11 +236,13 @@ def _is_collection_element(X) -> bool:
 
 def _split_input(Xs, name):
     """(items, labels, names, single) of the accepted collection forms (not AnnData)."""
+    if _is_frame(Xs) or is_sparse(Xs):  # before Mapping: a DOK matrix is a dict
+        return [Xs], ["X"], None, True
     if isinstance(Xs, Mapping):
         keys = _check_names(list(Xs.keys()), len(Xs), f"the keys of {name}")
         return list(Xs.values()), [f"{name}[{k!r}]" for k in keys], keys, False
-    if _is_frame(Xs) or is_sparse(Xs):
-        return [Xs], ["X"], None, True
+    if hasattr(Xs, "__array__") and not isinstance(Xs, (list, tuple)) and not is_dask_array(Xs):
+        Xs = np.asarray(Xs)  # an array-like object
     if isinstance(Xs, np.ndarray) or is_dask_array(Xs):
         if Xs.ndim == 3:
             return [Xs[k] for k in range(Xs.shape[0])], [f"{name}[{k}]" for k in range(Xs.shape[0])], None, False
@@ -407,7 +410,7 @@ def model_dataset(model, X, *, name="X", layer=None, estimator_name="MetaGraphic
         if is_dask_array(X):
             raise ValueError(f"{name} holds Dask arrays, which MetaGraphicalLasso.fit, score and bic take without "
                              f"loading them; here the data must be in memory (call .compute())")
-        if isinstance(X, Mapping) or (isinstance(X, (list, tuple)) and X and _is_collection_element(X[0])) or (
+        if (isinstance(X, Mapping) and not is_sparse(X)) or (isinstance(X, (list, tuple)) and X and _is_collection_element(X[0])) or (
                 isinstance(X, np.ndarray) and X.ndim == 3):
             raise ValueError(f"{name} must be one dataset (n_samples, n_features); got a collection of datasets "
                              f"(interpret.scores_table gives the scores of all of them)")

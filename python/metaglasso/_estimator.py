@@ -5,11 +5,12 @@ from __future__ import annotations
 import numbers
 import time
 import warnings
-from typing import NamedTuple
 
 import numpy as np
 
 from metaglasso import _core, _dask
+from metaglasso._base import NotFittedError, _Base
+from metaglasso._results import FitProgress, partial_correlations
 from metaglasso._data import as_datasets, check_finite, is_anndata, model_dataset, model_datasets
 from metaglasso._validation import (
     as_real_array,
@@ -32,39 +33,7 @@ _DEFAULT_MAX_ITER = {"lbfgs": 2000, "adam": 5000}
 _INPUT_ATTRIBUTES = ("feature_names_in_", "dataset_names_", "dropped_groups_", "groupby_", "layer_", "dask_info_")
 
 
-class FitProgress(NamedTuple):
-    """What :class:`MetaGraphicalLasso`'s ``callback`` receives after each iteration."""
-
-    iteration: int
-    """Iterations (lbfgs) or epochs (adam) completed."""
-    objective: float
-    """E after it (adam: the epoch's sum of per-dataset terms)."""
-    gradient_norm: float
-    """Norm of the Riemannian gradient at the new D (adam: of the epoch's last step)."""
-
-
-def partial_correlations(precisions):
-    """Partial correlations -Λ_ij / sqrt(Λ_ii Λ_jj) of precision matrices.
-
-    Parameters
-    ----------
-    precisions : array of shape (..., M, M)
-        Symmetric positive definite precision matrices.
-
-    Returns
-    -------
-    ndarray of shape (..., M, M)
-        Partial correlations, with ones on the diagonal.
-    """
-    precisions = np.asarray(precisions, dtype=np.float64)
-    d = np.sqrt(np.diagonal(precisions, axis1=-2, axis2=-1))
-    out = -precisions / (d[..., :, None] * d[..., None, :])
-    idx = np.arange(precisions.shape[-1])
-    out[..., idx, idx] = 1.0
-    return out
-
-
-class MetaGraphicalLasso:
+class MetaGraphicalLasso(_Base):
     """Meta Graphical Lasso (MGLASSO): shared latent factors with a sparse network per dataset.
 
     K datasets of the same V variables are modelled as x_k ~ N(0, Φ_k) with
@@ -75,6 +44,14 @@ class MetaGraphicalLasso:
     Dᵀ S_k D, the closed-form ε_k and Riemannian steps for D on the Stiefel manifold. ‖Λ_k‖₁ sums
     the absolute values of all entries of Λ_k, as the paper defines it (Notations), so that E is
     bounded below whatever the sample sizes; ``penalize_diagonal=False`` leaves the diagonal out.
+
+    A scikit-learn estimator (it derives from :class:`sklearn.base.BaseEstimator` when scikit-learn is
+    installed, and follows the same protocol without it): ``get_params``/``set_params``, ``clone``,
+    ``Pipeline``, ``fit_transform`` and ``get_feature_names_out``. One 2-D array is one dataset (K = 1).
+    :func:`sklearn.utils.estimator_checks.check_estimator` passes but for two checks, for reasons
+    written down in ``tests/test_estimator_checks.py``: ``transform(X)`` centres X on its own mean
+    (so it is not invariant on subsets; ``transform(X, dataset=k)`` is), and a fit that starts at its
+    optimum reports ``n_iter_ = 0``.
 
     The answer is put in a canonical form (see ``components_``): factors in decreasing order of
     their variance summed over the datasets, each with its largest loading positive, so that the
@@ -287,33 +264,12 @@ class MetaGraphicalLasso:
         self.verbose = verbose
         self.memory_budget = memory_budget
 
-    # scikit-learn compatible parameter access without depending on scikit-learn.
-    _param_names = (
-        "n_components", "alpha", "alpha_scaling", "solver", "init", "max_iter", "tol", "learning_rate",
-        "batch_size", "penalize_diagonal", "representation", "compress", "assume_centered", "n_init",
-        "random_state", "n_threads", "warm_start", "callback", "verbose", "memory_budget",
-    )
+    def __sklearn_tags__(self):
+        # Called by scikit-learn only, so scikit-learn is loaded when it runs.
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
-    def get_params(self, deep=True):
-        """Parameters of this estimator as a dict (scikit-learn convention)."""
-        return {name: getattr(self, name) for name in self._param_names}
-
-    def set_params(self, **params):
-        """Set parameters (scikit-learn convention); returns self."""
-        for name, value in params.items():
-            if name not in self._param_names:
-                raise ValueError(f"invalid parameter {name!r} for MetaGraphicalLasso")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        args = []
-        for name, value in self.get_params().items():
-            default = _defaults[name]
-            plain = isinstance(value, (str, int, float, bool, type(None)))
-            if not (value is default or (plain and type(value) is type(default) and value == default)):
-                args.append(f"{name}={value!r}")
-        return f"MetaGraphicalLasso({', '.join(args)})"
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False), transformer_tags=TransformerTags(),
+                    input_tags=InputTags(sparse=True))
 
     def _validated_params(self, n_features):
         m = check_positive_int(self.n_components, "n_components")
@@ -612,7 +568,8 @@ class MetaGraphicalLasso:
 
     def _check_fitted(self):
         if not hasattr(self, "components_"):
-            raise AttributeError("this MetaGraphicalLasso instance is not fitted yet; call fit first")
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate "
+                                 f"arguments before using this estimator.")
 
     def transform(self, X, dataset=None, *, groupby=None, layer=None):
         """Latent scores (X − mean) D.
@@ -651,6 +608,60 @@ class MetaGraphicalLasso:
             raise ValueError(f"groupby and layer apply to an anndata.AnnData only; got X of type {type(X).__name__}")
         arr, _ = model_dataset(self, X, layer=layer)
         return (arr - self._centre(arr, dataset)) @ self.components_.T
+
+    def fit_transform(self, Xs, y=None, **fit_params):
+        """Fit the model and return the latent scores of the data it was fitted on.
+
+        Parameters
+        ----------
+        Xs : any input of :meth:`fit`
+            The datasets.
+        y : None
+            Ignored; for scikit-learn's API.
+        **fit_params
+            Keyword arguments of :meth:`fit` (``groupby``, ``dataset_names``, ...).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_components), or list of K such arrays
+            One dataset (a 2-D array or DataFrame): ``fit(X).transform(X)``. An AnnData: the scores of
+            all its cells, as :meth:`transform`. Otherwise one array per dataset,
+            ``transform(Xs[k], dataset=k)``, in the order of the datasets.
+        """
+        return self.fit(Xs, **fit_params)._fit_scores(Xs, fit_params)
+
+    def _fit_scores(self, Xs, fit_params):
+        """The scores of fit_transform, from the data of the fit."""
+        if is_anndata(Xs):
+            return self.transform(Xs, groupby=fit_params.get("groupby"), layer=fit_params.get("layer"))
+        data = model_datasets(self, Xs, stacklevel=4)
+        if data.single:
+            return self.transform(data.arrays[0])
+        return [self.transform(X, dataset=k) for k, X in enumerate(data.arrays)]
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features of :meth:`transform`: ``factor_0, ..., factor_{M-1}``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against ``feature_names_in_`` (scikit-learn's convention); not used otherwise.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects of shape (n_components,)
+            The factor names of :mod:`metaglasso.interpret`.
+        """
+        self._check_fitted()
+        if input_features is not None:
+            given = np.asarray(input_features, dtype=object)
+            fitted = getattr(self, "feature_names_in_", None)
+            if fitted is not None and not np.array_equal(given, fitted):
+                raise ValueError("input_features is not equal to feature_names_in_")
+            if fitted is None and len(given) != self.n_features_in_:
+                raise ValueError(f"input_features should have length equal to number of features "
+                                 f"({self.n_features_in_}), got {len(given)}")
+        return np.asarray([f"factor_{m}" for m in range(self.components_.shape[0])], dtype=object)
 
     def _centre(self, X, dataset):
         """The mean X is centred with: 0 (assume_centered), its own (dataset None) or a training dataset's."""
@@ -860,5 +871,3 @@ def _check_n_samples(n_samples, K, name="n_samples"):
             raise ValueError(f"{name}[{k}] must be an integer >= 1; got {n!r}")
     return np.array([int(n) for n in values])
 
-
-_defaults = MetaGraphicalLasso().get_params()

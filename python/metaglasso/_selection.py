@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from metaglasso._estimator import MetaGraphicalLasso
+from metaglasso._base import NotFittedError, _Base
 from metaglasso._data import as_datasets
 from metaglasso._validation import check_enough_samples, check_nonnegative, check_positive_int
 from metaglasso.exceptions import ConvergenceWarning, FitFailedWarning, GridEdgeWarning, NumericalError
@@ -29,7 +30,7 @@ def _grid_values(values, name, check):
     return out
 
 
-class MetaGraphicalLassoBIC:
+class MetaGraphicalLassoBIC(_Base):
     """MetaGraphicalLasso with M and ρ chosen by BIC (paper eq. 17) over a grid.
 
     For every number of factors M the penalties are fitted from the largest to the smallest, each
@@ -101,13 +102,85 @@ class MetaGraphicalLassoBIC:
         self.warm_start = warm_start
         self.refit = refit
         self.n_jobs = n_jobs
-        unknown = sorted(set(params) - set(MetaGraphicalLasso._param_names) | ({"n_components", "alpha"} & set(params)))
+        self._params = params  # checked by fit (scikit-learn's estimators validate nothing in __init__)
+
+    def _check_params(self):
+        forwarded = set(MetaGraphicalLasso._get_param_names()) - {"n_components", "alpha"}
+        unknown = sorted(set(self._params) - forwarded)
         if unknown:
             raise ValueError(f"invalid MetaGraphicalLasso parameter(s) for the grid search: {unknown}")
-        self.params = params
+
+    def get_params(self, deep=True):
+        """Get the parameters of this search: its own and the :class:`MetaGraphicalLasso` parameters given.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Ignored (the search holds no estimator as a parameter).
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        out = {name: getattr(self, name) for name in self._get_param_names()}
+        out.update(self._params)
+        return out
+
+    def set_params(self, **params):
+        """Set parameters of this search, or :class:`MetaGraphicalLasso` parameters of its fits.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names and values; names that are not parameters of the search or of
+            :class:`MetaGraphicalLasso` (but n_components and alpha) are reported by :meth:`fit`.
+
+        Returns
+        -------
+        self : MetaGraphicalLassoBIC
+            This search.
+        """
+        own = set(self._get_param_names())
+        for key, value in params.items():
+            if key in own:
+                setattr(self, key, value)
+            else:
+                self._params[key] = value
+        return self
+
+    def __sklearn_tags__(self):
+        return MetaGraphicalLasso().__sklearn_tags__()
+
+    def _best(self):
+        if "best_estimator_" not in self.__dict__:
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate "
+                                 f"arguments before using this estimator.")
+        return self.best_estimator_
+
+    def transform(self, X, dataset=None, *, groupby=None, layer=None):
+        """:meth:`MetaGraphicalLasso.transform` of ``best_estimator_``."""
+        return self._best().transform(X, dataset, groupby=groupby, layer=layer)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """:meth:`fit`, then :meth:`MetaGraphicalLasso.transform` of the data (see
+        :meth:`MetaGraphicalLasso.fit_transform`)."""
+        return self.fit(X, **fit_params).best_estimator_._fit_scores(X, fit_params)
+
+    def score(self, Xs, y=None, *, groupby=None, layer=None):
+        """:meth:`MetaGraphicalLasso.score` of ``best_estimator_``."""
+        return self._best().score(Xs, groupby=groupby, layer=layer)
+
+    def bic(self, Xs, *, groupby=None, layer=None):
+        """:meth:`MetaGraphicalLasso.bic` of ``best_estimator_``."""
+        return self._best().bic(Xs, groupby=groupby, layer=layer)
+
+    def get_feature_names_out(self, input_features=None):
+        """:meth:`MetaGraphicalLasso.get_feature_names_out` of ``best_estimator_``."""
+        return self._best().get_feature_names_out(input_features)
 
     def _estimator(self, m, alpha, n_threads):
-        params = dict(self.params)
+        params = dict(self._params)
         if n_threads is not None:
             params["n_threads"] = n_threads
         return MetaGraphicalLasso(n_components=m, alpha=alpha, **params)
@@ -164,6 +237,7 @@ class MetaGraphicalLassoBIC:
         self : MetaGraphicalLassoBIC
             The fitted search.
         """
+        self._check_params()
         if self.criterion not in _CRITERIA:
             raise ValueError(f"criterion must be one of {_CRITERIA}; got {self.criterion!r}")
         ms = _grid_values(self.n_components, "n_components", check_positive_int)
@@ -178,8 +252,8 @@ class MetaGraphicalLassoBIC:
         too_big = [m for m in ms if m >= n_features]
         if too_big:
             raise ValueError(f"n_components must be smaller than n_features={n_features}; got {too_big}")
-        check_enough_samples(arrays, max(ms), bool(self.params.get("assume_centered", False)), labels=data.labels)
-        threads = self.params.get("n_threads")
+        check_enough_samples(arrays, max(ms), bool(self._params.get("assume_centered", False)), labels=data.labels)
+        threads = self._params.get("n_threads")
         chain_threads = None if threads is None or n_jobs == 1 else max(1, int(threads) // n_jobs)
 
         if n_jobs == 1 or len(ms) == 1:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metaglasso._estimator import partial_correlations
+from metaglasso._results import partial_correlations
 from metaglasso._glasso import graphical_lasso
 from metaglasso._data import as_datasets
 from metaglasso._validation import (

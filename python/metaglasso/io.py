@@ -164,7 +164,8 @@ def load_model(path):
         the tables of :mod:`metaglasso.interpret` give the same results as on the saved model.
         ``dataset_names_`` is set when the file stores dataset names.
     """
-    from metaglasso._estimator import MetaGraphicalLasso, partial_correlations
+    from metaglasso._estimator import MetaGraphicalLasso
+    from metaglasso._results import partial_correlations
 
     z, meta = _open(path)
     with z:
@@ -177,7 +178,7 @@ def load_model(path):
         if "init" not in arrays:
             raise ValueError(f"{os.fspath(path)!r} lacks the array 'init' its parameters refer to")
         params["init"] = arrays["init"]
-    unknown = set(params) - set(MetaGraphicalLasso._param_names)
+    unknown = set(params) - set(MetaGraphicalLasso._get_param_names())
     for name in unknown:  # parameters of another version of metaglasso
         params.pop(name)
     model = MetaGraphicalLasso(**params)

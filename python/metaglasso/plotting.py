@@ -93,7 +93,7 @@ def network_layout(weights, layout="circle", *, random_state=0, n_iter=300):
 def _network_arrays(obj, name):
     """(partial correlations (K, M, M), nonzero mask (K, M, M), variances (K, M)) of a model, a
     ground truth (precisions, covariances attributes) or an array of precision matrices."""
-    from metaglasso._estimator import partial_correlations
+    from metaglasso._results import partial_correlations
 
     if hasattr(obj, "precisions_"):
         prec, cov = np.asarray(obj.precisions_), np.asarray(obj.covariances_)
