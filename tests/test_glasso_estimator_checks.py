@@ -370,7 +370,7 @@ def test_feature_names_in_from_data_frames():
         (np.ones((3, 2)) + 1j, ValueError, r"Complex data not supported: X has dtype complex128"),
         (np.array([["a", "b"], ["c", "d"]]), ValueError, r"X must be numeric; got dtype <U1"),
         (np.array([[1.0, {}], [2.0, 3.0]], dtype=object), TypeError, r"X has dtype object with an entry that is not "
-                                                                     r"a number: float\(\) argument must be"),
+                                                                     r"a number: \{\} at X\[0, 1\] \(float\(\) argument must be"),
         ([[1.0, 2.0], [3.0]], ValueError, r"X could not be converted to an array"),
     ],
 )

@@ -161,7 +161,7 @@ def test_array_errors_name_dataset_row_and_column(data):
         MetaGraphicalLasso(M, ALPHA).fit([Xs[0], Xs[1] + 1j])
     objects = Xs[0].astype(object)
     objects[3, 2] = "n/a"
-    with pytest.raises(ValueError, match=r"Xs\[0\] must be numeric; got the value 'n/a' at Xs\[0\]\[3, 2\]"):
+    with pytest.raises(ValueError, match=r"Xs\[0\] has dtype object with an entry that is not a number: 'n/a' at Xs\[0\]\[3, 2\]"):
         MetaGraphicalLasso(M, ALPHA).fit([objects, Xs[1]])
     with pytest.raises(ValueError, match=r"Xs\['b'\] has 11 features; expected 12 as in Xs\['a'\]"):
         MetaGraphicalLasso(M, ALPHA).fit({"a": Xs[0], "b": Xs[1][:, 1:]})

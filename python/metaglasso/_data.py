@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from metaglasso._dask import is_dask_array
-from metaglasso._validation import check_feature_names, feature_names, is_sparse
+from metaglasso._validation import as_real_array, check_feature_names, feature_names, is_sparse
 
 __all__ = ["Datasets", "as_datasets", "is_anndata", "model_datasets"]
 
@@ -161,29 +161,7 @@ def _to_array(X, label):
         if kind not in "biuf":
             raise ValueError(f"{label} is a sparse matrix of dtype {X.dtype}; it must be real and numeric")
         X = X.toarray()  # one dataset at a time
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:  # ragged nested sequences
-        raise ValueError(f"{label} could not be converted to an array: {exc}") from None
-    kind = arr.dtype.kind
-    if kind == "O":
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            for i, v in enumerate(arr.ravel()):
-                try:
-                    float(v)
-                except (TypeError, ValueError) as exc:
-                    where = ", ".join(map(str, np.unravel_index(i, arr.shape)))
-                    # TypeError for an object that is no number (a dict, ...), as float() and scikit-learn
-                    raise type(exc)(f"{label} must be numeric; got the value {v!r} at {label}[{where}] "
-                                    f"({exc})") from None
-            raise
-    elif kind == "c":
-        raise ValueError(f"Complex data not supported: {label} has dtype {arr.dtype}; it must be real")
-    elif kind not in "biuf":
-        raise ValueError(f"{label} must be numeric; got dtype {arr.dtype}")
-    return arr
+    return as_real_array(X, label)
 
 
 def check_finite(arr, label, columns=None, rows=None):

@@ -74,18 +74,34 @@ def check_random_state(random_state) -> int:
 
 
 def as_real_array(X, label):
-    """``np.asarray(X)`` (no copy where possible), checked to be real and numeric.
+    """``np.asarray(X)`` (no copy where possible), checked to be real and numeric; an object array of
+    numbers becomes float64.
 
-    Raises ValueError naming ``label`` for ragged input, non-numeric or complex dtypes.
+    Raises ValueError naming ``label`` for ragged input, complex, string or other non-numeric dtypes,
+    and for an object entry that is not a number — TypeError when it is no string either (a dict, as
+    ``float()`` and scikit-learn do) — with its position.
     """
     try:
         arr = np.asarray(X)
-    except Exception as exc:  # ragged nested lists
+    except (TypeError, ValueError) as exc:  # ragged nested sequences
         raise ValueError(f"{label} could not be converted to an array: {exc}") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{label} must be numeric; got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise ValueError(f"{label} must be real; got dtype {arr.dtype}")
+    kind = arr.dtype.kind
+    if kind == "O":
+        try:
+            return arr.astype(np.float64)
+        except (TypeError, ValueError):
+            for i, v in enumerate(arr.ravel()):
+                try:
+                    float(v)
+                except (TypeError, ValueError) as exc:
+                    where = ", ".join(map(str, np.unravel_index(i, arr.shape)))
+                    raise type(exc)(f"{label} has dtype object with an entry that is not a number: {v!r} at "
+                                    f"{label}[{where}] ({exc})") from None
+            raise
+    if kind == "c":
+        raise ValueError(f"Complex data not supported: {label} has dtype {arr.dtype}; it must be real")
+    if kind not in "biuf":
+        raise ValueError(f"{label} must be numeric; got dtype {arr.dtype} (convert the data to numbers explicitly)")
     return arr
 
 
@@ -271,25 +287,7 @@ def check_estimator_data(X, name: str, estimator_name: str, *, min_samples: int 
             f"pass a dense array instead (e.g. {name}.toarray())"
         )
     names = feature_names(X)
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:  # ragged nested sequences
-        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
-    kind = arr.dtype.kind
-    if kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}; {estimator_name} needs real "
-                         "numbers")
-    if kind == "O":
-        try:
-            arr = arr.astype(np.float64)
-        except TypeError as exc:
-            raise TypeError(f"{name} has dtype object with an entry that is not a number: {exc}") from None
-        except ValueError as exc:
-            raise ValueError(f"{name} has dtype object with an entry that is not a number: {exc}") from None
-    elif kind in "biuf":
-        arr = arr.astype(np.float64, copy=False)
-    else:
-        raise ValueError(f"{name} must be numeric; got dtype {arr.dtype} (convert the data to numbers explicitly)")
+    arr = as_real_array(X, name).astype(np.float64, copy=False)
     if arr.ndim != 2:
         if arr.ndim == 1:
             raise ValueError(
