@@ -163,6 +163,113 @@ def test_enrichment_dot_plot():
         plotting.plot_enrichment({"factor": [0]})
 
 
+# --------------------------------------------------------------------------------------------
+# Layout: labels and titles that do not collide; points for unordered samples; dates; factor order
+# --------------------------------------------------------------------------------------------
+
+CELL_TYPES = ["Dendritic", "CD14+ Mono", "CD19+ B", "CD4+ Treg", "CD8+ Cytotox", "CD8+ Naive"]
+CELL_COUNTS = [240, 129, 95, 68, 54, 43]  # the PBMC example's cell types
+
+
+@pytest.fixture(scope="module")
+def cell_types():
+    Xs, _ = make_synthetic(30, CELL_COUNTS, 6, 3, random_state=1)
+    return Xs, MetaGraphicalLasso(n_components=3, alpha=0.05).fit(Xs)
+
+
+@pytest.fixture(scope="module")
+def many_datasets():
+    Xs, _ = make_synthetic(20, 30, 15, 2, random_state=0)
+    return Xs, MetaGraphicalLasso(n_components=2, alpha=0.05).fit(Xs)
+
+
+def _labels(ax):
+    return [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+
+
+def _no_box_overlaps(texts):
+    boxes = [t.get_window_extent() for t in texts]
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert not boxes[i].overlaps(boxes[j]), (texts[i].get_text(), texts[j].get_text())
+
+
+def _inside(fig, artist):
+    box, page = artist.get_window_extent(), fig.bbox
+    assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, (
+        artist, box, page)
+
+
+def _glyph_masks(fig, texts):
+    """Pixels drawn by each text alone (the others transparent, so the layout is the same)."""
+    colors = [t.get_color() for t in texts]
+    for t in texts:
+        t.set_alpha(0.0)
+    fig.canvas.draw()
+    base = np.asarray(fig.canvas.buffer_rgba()).copy()
+    masks = []
+    for t in texts:
+        t.set_alpha(1.0)
+        fig.canvas.draw()
+        masks.append(np.any(np.asarray(fig.canvas.buffer_rgba()) != base, axis=-1))
+        t.set_alpha(0.0)
+    for t, c in zip(texts, colors):
+        t.set_alpha(None)
+        t.set_color(c)
+    return masks
+
+
+def test_variance_figure_dataset_names_do_not_overlap(cell_types):
+    _, model = cell_types
+    fig = plotting.plot_variances(model, dataset_names=CELL_TYPES)
+    fig.canvas.draw()
+    ax1, ax2 = fig.axes[:2]
+    labels = _labels(ax2)
+    assert [t.get_text() for t in labels] == CELL_TYPES
+    assert all(t.get_rotation() == 0 for t in labels)  # room enough to stay horizontal
+    _no_box_overlaps(labels)
+    for t in labels:
+        _inside(fig, t)
+    # (A) above (B) on the same dataset axis; the names are written once, under (B)
+    assert ax1.get_window_extent().y0 > ax2.get_window_extent().y1
+    assert _labels(ax1) == []
+    assert ax1.get_xlim() == ax2.get_xlim()
+    # the names do not run into the panels or the axis label
+    for ax in (ax1, ax2):
+        box = ax.get_window_extent()
+        assert all(t.get_window_extent().y1 <= box.y0 for t in labels)
+    assert all(t.get_window_extent().y0 >= ax2.xaxis.label.get_window_extent().y1 for t in labels)
+
+
+def test_variance_figure_turns_names_that_do_not_fit(many_datasets):
+    _, model = many_datasets
+    names = [f"a long dataset name {k}" for k in range(15)]
+    fig = plotting.plot_variances(model, dataset_names=names)
+    fig.canvas.draw()
+    labels = _labels(fig.axes[1])
+    assert [t.get_text() for t in labels] == names
+    assert {t.get_rotation() for t in labels} == {45.0}
+    assert {t.get_horizontalalignment() for t in labels} == {"right"}
+    for t in labels:
+        _inside(fig, t)
+    masks = _glyph_masks(fig, labels)
+    assert all(m.any() for m in masks)
+    for i in range(len(masks) - 1):
+        assert not np.any(masks[i] & masks[i + 1]), names[i]
+    # given axes side by side: each gets the names, which do not overlap either
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    plotting.plot_variances(model, dataset_names=[f"dataset {k}" for k in range(15)], axes=axes)
+    fig.canvas.draw()
+    for ax in axes:
+        labels = _labels(ax)
+        assert len(labels) == 15
+        if labels[0].get_rotation() in (0.0, 90.0):
+            _no_box_overlaps(labels)
+        else:
+            masks = _glyph_masks(fig, labels)
+            assert not any(np.any(a & b) for a, b in zip(masks, masks[1:]))
+
+
 def test_plot_errors(fitted):
     Xs, _, model = fitted
     with pytest.raises(ValueError, match="layout must be 'circle', 'spring'"):

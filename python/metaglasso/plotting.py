@@ -248,8 +248,52 @@ def plot_networks(model, *, dataset_names=None, truth=None, align=True, layout="
 # Variances, scores, objective, BIC
 # --------------------------------------------------------------------------------------------
 
+def _renderer(fig):
+    """A renderer of ``fig`` for measuring text (the figure is drawn once when its canvas has none)."""
+    get = getattr(fig.canvas, "get_renderer", None)
+    if get is not None:
+        return get()
+    fig.canvas.draw()
+    return fig._get_renderer() if hasattr(fig, "_get_renderer") else fig._cachedRenderer  # pragma: no cover
+
+
+def _fit_tick_labels(axes):
+    """Rotate the dataset names on the x axis of each Axes where they would overlap when horizontal:
+    by 45° (right-aligned at the tick) when the rotated labels are apart, else by 90°.
+
+    Measured on the drawn figure (so after its layout), each label's box with a gap of 0.3 × its
+    height; the 45° labels are parallel strips 0.71 × the tick spacing apart, which must exceed
+    1.3 × the text height.
+    """
+    fig = axes[0].figure
+    fig.canvas.draw()  # runs the layout: the positions measured are those of the saved figure
+    for ax in axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        if len(labels) < 2:
+            continue
+        boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+        height = max(b.height for b in boxes)
+        if all(a.x1 + 0.3 * height <= b.x0 for a, b in zip(boxes, boxes[1:])):
+            continue
+        centres = np.asarray([(b.x0 + b.x1) / 2 for b in boxes])
+        spacing = float(np.min(np.diff(centres)))
+        if spacing * np.sqrt(0.5) >= 1.3 * height:
+            ax.tick_params(axis="x", labelrotation=45)
+            for t in ax.get_xticklabels():
+                t.set_horizontalalignment("right")
+                t.set_rotation_mode("anchor")
+        else:
+            ax.tick_params(axis="x", labelrotation=90)
+
+
 def plot_variances(model, *, dataset_names=None, log=True, axes=None):
     """Factor variances diag(Σ_k) per dataset (one line per factor) and the noise ε_k per dataset.
+
+    Without ``axes`` the two panels are stacked, (A) above (B), on one dataset axis whose labels are
+    under (B); the figure's width grows with the number of datasets and the length of their names
+    (8 to 14 inches). Dataset names that would still overlap are turned by 45° (right-aligned at
+    their tick), or by 90° when even that is too tight. Factors are the model's, in its order
+    (``components_`` rows: 0, 1, ...), and keep their colours in every figure of this module.
 
     Parameters
     ----------
@@ -258,6 +302,7 @@ def plot_variances(model, *, dataset_names=None, log=True, axes=None):
     log : bool, default=True
         Logarithmic variance axes (the variances often span orders of magnitude).
     axes : pair of matplotlib Axes, optional
+        (A) and (B); each gets the dataset names.
 
     Returns
     -------
@@ -268,32 +313,36 @@ def plot_variances(model, *, dataset_names=None, log=True, axes=None):
     var = np.diagonal(model.covariances_, axis1=1, axis2=2)
     eps = np.asarray(model.noise_variances_)
     K, M = var.shape
-    if axes is None:
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2.2, 1]})
+    own = axes is None
+    if own:
+        longest = max(len(n) for n in names)
+        slot = max(0.75, 0.085 * longest + 0.3)  # inches per dataset for a horizontal 10-point name
+        width = float(np.clip(2.6 + K * slot, 8.0, 14.0))
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(width, 6.2), sharex=True, constrained_layout=True,
+                                       gridspec_kw={"height_ratios": [2.2, 1]})
     else:
         ax1, ax2 = axes
         fig = ax1.figure
     x = np.arange(K)
     for m, color in enumerate(_factor_colors(M)):
         ax1.plot(x, var[:, m], marker="o", color=color, lw=1.8, label=str(m))
-    ax1.set_xticks(x, names)
-    ax1.set_xlabel("dataset")
     ax1.set_ylabel("variance Σ_k[i, i]")
     ax1.set_title("(A) factor variances")
     ax1.legend(title="factor", fontsize=8, title_fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
                frameon=False)
     ax2.bar(x, eps, color="0.45", width=0.6)
-    ax2.set_xticks(x, names)
-    ax2.set_xlabel("dataset")
     ax2.set_ylabel("noise variance ε_k")
     ax2.set_title("(B) noise variance ε_k")
+    for ax in (ax2,) if own else (ax1, ax2):
+        ax.set_xticks(x, names)
+        ax.set_xlabel("dataset")
     if log:
         ax1.set_yscale("log")
     for ax in (ax1, ax2):
         ax.grid(True, axis="y", alpha=0.3)
-        if K > 6:
-            ax.tick_params(axis="x", labelrotation=45)
-    fig.tight_layout()
+    if not own and not fig.get_constrained_layout():
+        fig.tight_layout()
+    _fit_tick_labels([ax1, ax2])
     return fig
 
 
