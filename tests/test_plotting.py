@@ -101,7 +101,7 @@ def test_other_figures_render(fitted):
     _render(plotting.plot_variances(model, dataset_names=["a", "b", "c"]))
     fig = plotting.plot_scores(model, Xs)
     assert len(fig.axes) == 4
-    assert len(fig.axes[0].lines) >= 3
+    assert len(_score_artists(fig.axes[0])) == 3  # one per dataset
     _render(fig)
     _render(plotting.plot_scores(model, scores=interpret.scores_table(model, Xs), factors=[0, 2]))
     _render(plotting.plot_objective(model))
@@ -268,6 +268,164 @@ def test_variance_figure_turns_names_that_do_not_fit(many_datasets):
         else:
             masks = _glyph_masks(fig, labels)
             assert not any(np.any(a & b) for a, b in zip(masks, masks[1:]))
+
+
+def _score_artists(ax):
+    """The samples of each dataset in a panel of plot_scores: the artists labelled with a dataset name
+    (not the zero line, the dashed dataset boundaries or matplotlib's own '_' labels)."""
+    return [a for a in list(ax.lines) + list(ax.collections) if not a.get_label().startswith("_")]
+
+
+def _dataset_titles(fig):
+    (legend,) = [lg for lg in (ax.get_legend() for ax in fig.axes) if lg is not None]
+    return legend, legend.get_texts()
+
+
+def test_score_dataset_titles_do_not_overlap(cell_types, many_datasets):
+    Xs, model = cell_types
+    fig = plotting.plot_scores(model, Xs, dataset_names=CELL_TYPES)
+    fig.canvas.draw()
+    legend, titles = _dataset_titles(fig)
+    assert [t.get_text() for t in titles] == CELL_TYPES
+    _no_box_overlaps(titles)
+    _inside(fig, legend)
+    for ax in fig.axes:
+        assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+    assert legend.get_window_extent().y0 >= fig.axes[0].get_window_extent().y1
+    # the panels' factor labels do not collide with each other or with the tick labels
+    ylabels = [ax.yaxis.label for ax in fig.axes]
+    _no_box_overlaps(ylabels)
+    for ax in fig.axes:
+        for t in ax.get_yticklabels():
+            if t.get_visible() and t.get_text():
+                assert not t.get_window_extent().overlaps(ax.yaxis.label.get_window_extent())
+
+    # many long names: more rows, still inside the figure and apart
+    Xs, model = many_datasets
+    names = [f"a rather long dataset name {k}" for k in range(15)]
+    fig = plotting.plot_scores(model, Xs, dataset_names=names)
+    fig.canvas.draw()
+    legend, titles = _dataset_titles(fig)
+    assert [t.get_text() for t in titles] == names
+    assert len({round(t.get_window_extent().y0) for t in titles}) > 1  # several rows
+    _no_box_overlaps(titles)
+    _inside(fig, legend)
+    assert not any(legend.get_window_extent().overlaps(ax.get_window_extent()) for ax in fig.axes)
+
+
+def test_scores_of_unordered_samples_are_points(cell_types):
+    Xs, model = cell_types
+    table = interpret.scores_table(model, Xs, dataset_names=CELL_TYPES)
+    starts = np.cumsum([0] + CELL_COUNTS)
+    for fig in (plotting.plot_scores(model, Xs, dataset_names=CELL_TYPES),  # default for arrays
+                plotting.plot_scores(model, Xs, dataset_names=CELL_TYPES, kind="points")):
+        for m, ax in enumerate(fig.axes):
+            artists = _score_artists(ax)
+            assert [a.get_label() for a in artists] == CELL_TYPES
+            assert all(isinstance(a, matplotlib.collections.PathCollection) for a in artists)
+            # no line through the samples: the only lines are the zero line and the dataset boundaries
+            assert all(len(line.get_xdata()) == 2 for line in ax.lines)
+            for k, a in enumerate(artists):
+                xy = a.get_offsets()
+                np.testing.assert_array_equal(xy[:, 0], np.arange(starts[k], starts[k + 1]))
+                np.testing.assert_allclose(xy[:, 1], table[f"factor_{m}"].to_numpy()[starts[k]:starts[k + 1]])
+        assert fig.axes[-1].get_xlabel() == "sample (datasets side by side; no order within a dataset)"
+        _, titles = _dataset_titles(fig)
+        handles = _dataset_titles(fig)[0].legend_handles if hasattr(_dataset_titles(fig)[0], "legend_handles") \
+            else _dataset_titles(fig)[0].legendHandles
+        assert all(h.get_linestyle() in ("None", "none", "") and h.get_marker() == "o" for h in handles)
+    # lines on request, as before: one Line2D per dataset through its samples in order
+    fig = plotting.plot_scores(model, Xs, dataset_names=CELL_TYPES, kind="line")
+    artists = _score_artists(fig.axes[0])
+    assert all(isinstance(a, matplotlib.lines.Line2D) for a in artists) and len(artists) == 6
+    np.testing.assert_array_equal(artists[2].get_xdata(), np.arange(starts[2], starts[3]))
+    assert not [c for c in fig.axes[0].collections if not c.get_label().startswith("_")]
+    assert fig.axes[-1].get_xlabel() == "sample (in order; datasets side by side)"
+    # the dashed boundaries between datasets, half-way between the last and first sample
+    bounds = sorted(line.get_xdata()[0] for line in fig.axes[0].lines if line.get_linestyle() == "--")
+    np.testing.assert_allclose(bounds, starts[1:-1] - 0.5)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        plotting.plot_scores(model, Xs, kind="bars")
+
+
+def _year_dates(sizes):
+    import datetime
+
+    dates = np.arange(np.datetime64("2015-03-20"), np.datetime64("2017-04-01"))
+    dates = dates[[datetime.date.fromisoformat(str(d)).weekday() < 5 for d in dates]]
+    cut = np.cumsum([0] + list(sizes))
+    return [dates[a:b] for a, b in zip(cut[:-1], cut[1:])]
+
+
+def test_scores_over_given_dates(fitted):
+    import matplotlib.dates as mdates
+
+    Xs, _, model = fitted
+    dates = _year_dates([len(X) for X in Xs])
+    fig = plotting.plot_scores(model, Xs, x=dates, dataset_names=[2015, 2016, 2017])
+    table = interpret.scores_table(model, Xs)
+    for m, ax in enumerate(fig.axes):
+        artists = _score_artists(ax)
+        assert all(isinstance(a, matplotlib.lines.Line2D) for a in artists)  # dates: lines by default
+        for k, a in enumerate(artists):
+            np.testing.assert_array_equal(a.get_xdata(), dates[k])
+            np.testing.assert_allclose(a.get_ydata(), table[f"factor_{m}"].to_numpy()[120 * k:120 * (k + 1)])
+        assert isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+        assert isinstance(ax.xaxis.get_major_locator(), mdates.AutoDateLocator)
+        lo, hi = mdates.num2date(ax.get_xlim())
+        assert lo.date() <= dates[0][0].astype(object) and hi.date() >= dates[-1][-1].astype(object)
+    ax = fig.axes[-1]
+    assert ax.get_xlabel() == "date"
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    months = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+    assert "2016" in ticks and all(t in months or t in ("2015", "2016") for t in ticks)  # not day numbers
+    _no_box_overlaps([t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()])
+    # one boundary between consecutive years, between the last day of one and the first of the next
+    bounds = sorted(line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--")
+    assert len(bounds) == 2
+    for b, (a, c) in zip(bounds, zip(dates[:-1], dates[1:])):
+        assert mdates.date2num(a[-1]) < mdates.date2num(b) < mdates.date2num(c[0])
+
+    # points at dates on request
+    fig = plotting.plot_scores(model, Xs, x=dates, kind="points")
+    (first, *_) = _score_artists(fig.axes[0])
+    assert isinstance(first, matplotlib.collections.PathCollection)
+    np.testing.assert_allclose(first.get_offsets()[:, 0], mdates.date2num(dates[0]))
+
+    # numbers as x; overlapping ranges overlay without boundaries
+    fig = plotting.plot_scores(model, Xs, x=[np.linspace(0, 1, 120)] * 3)
+    ax = fig.axes[0]
+    assert [len(a.get_xdata()) for a in _score_artists(ax)] == [120] * 3
+    assert not [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert ax.get_xlabel() == ""
+    with pytest.raises(ValueError, match=r"x must hold one array per dataset \(3\); got 2"):
+        plotting.plot_scores(model, Xs, x=dates[:2])
+    with pytest.raises(ValueError, match=r"x\[1\] must hold one value per sample of dataset 1 \(120\)"):
+        plotting.plot_scores(model, Xs, x=[dates[0], dates[1][:5], dates[2]])
+    with pytest.raises(ValueError, match="numbers or dates"):
+        plotting.plot_scores(model, Xs, x=[np.array(["a"] * 120)] * 3)
+
+
+def test_scores_take_the_dates_of_dataframes(fitted):
+    pd = pytest.importorskip("pandas")
+    import matplotlib.dates as mdates
+
+    Xs, _, model = fitted
+    dates = _year_dates([len(X) for X in Xs])
+    frames = [pd.DataFrame(X, index=pd.DatetimeIndex(d, name="date")) for X, d in zip(Xs, dates)]
+    for fig in (plotting.plot_scores(model, frames),
+                plotting.plot_scores(model, scores=interpret.scores_table(model, frames))):
+        ax = fig.axes[0]
+        artists = _score_artists(ax)
+        assert all(isinstance(a, matplotlib.lines.Line2D) for a in artists)
+        for a, d in zip(artists, dates):
+            np.testing.assert_array_equal(mdates.date2num(a.get_xdata()), mdates.date2num(d))
+        assert isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+    # a plain index is no order: points over the positions
+    frames = [pd.DataFrame(X) for X in Xs]
+    fig = plotting.plot_scores(model, frames)
+    assert all(isinstance(a, matplotlib.collections.PathCollection) for a in _score_artists(fig.axes[0]))
 
 
 def test_plot_errors(fitted):
