@@ -428,6 +428,58 @@ def test_scores_take_the_dates_of_dataframes(fitted):
     assert all(isinstance(a, matplotlib.collections.PathCollection) for a in _score_artists(fig.axes[0]))
 
 
+def test_figures_keep_the_model_factor_order(cell_types):
+    Xs, model = cell_types
+    M = model.components_.shape[0]
+    # the model's canonical order: by decreasing variance summed over the datasets
+    var = np.diagonal(model.covariances_, axis1=1, axis2=2)
+    assert np.all(np.diff(var.sum(axis=0)) <= 0)
+    colors = [matplotlib.colors.to_rgba(c) for c in plotting._factor_colors(M)]
+
+    fig = plotting.plot_variances(model)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == [str(m) for m in range(M)]
+    for m, line in enumerate(ax.lines):
+        np.testing.assert_allclose(line.get_ydata(), var[:, m])
+        assert matplotlib.colors.to_rgba(line.get_color()) == colors[m]
+    assert ax.get_legend().get_title().get_text() == "factor"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [str(m) for m in range(M)]
+
+    table = interpret.scores_table(model, Xs)
+    fig = plotting.plot_scores(model, Xs)
+    assert [ax.get_ylabel() for ax in fig.axes] == [f"factor {m}" for m in range(M)]
+    for m, ax in enumerate(fig.axes):
+        y = np.concatenate([a.get_offsets()[:, 1] for a in _score_artists(ax)])
+        np.testing.assert_allclose(y, table[f"factor_{m}"].to_numpy())
+        np.testing.assert_allclose(y, np.concatenate([(X - X.mean(0)) @ model.components_[m] for X in Xs]))
+    fig = plotting.plot_scores(model, Xs, factors=[2, 0])  # the order asked for
+    assert [ax.get_ylabel() for ax in fig.axes] == ["factor 2", "factor 0"]
+
+    fig = plotting.plot_networks(model)
+    for k, ax in enumerate(ax for ax in fig.axes if ax.get_visible()):
+        nodes = ax.collections[1]
+        np.testing.assert_allclose(nodes.get_sizes(), np.maximum(900 * var[k] / var.max(), 36.0))
+        np.testing.assert_allclose(nodes.get_offsets(), plotting.network_layout(np.zeros((M, M))))
+        assert [t.get_text() for t in ax.texts] == [str(m) for m in range(M)]
+        assert [tuple(c) for c in nodes.get_facecolors()] == colors
+
+
+def test_networks_with_truth_keep_the_estimate_order_and_align_the_truth(fitted):
+    Xs, truth, model = fitted
+    M = model.components_.shape[0]
+    order, signs = interpret.align_factors(model.components_, truth.components)
+    assert list(order) != list(range(M))  # the truth's own order differs, so alignment matters here
+    fig = plotting.plot_networks(model, truth=truth)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    var = np.diagonal(model.covariances_, axis1=1, axis2=2)
+    tvar = np.diagonal(truth.covariances, axis1=1, axis2=2)
+    vmax = max(var.max(), tvar.max())
+    for k in range(3):
+        np.testing.assert_allclose(axes[3 + k].collections[1].get_sizes(), np.maximum(900 * var[k] / vmax, 36.0))
+        np.testing.assert_allclose(axes[k].collections[1].get_sizes(),
+                                   np.maximum(900 * tvar[k][order] / vmax, 36.0))
+
+
 def test_plot_errors(fitted):
     Xs, _, model = fitted
     with pytest.raises(ValueError, match="layout must be 'circle', 'spring'"):
