@@ -433,6 +433,9 @@ def main(argv=None):
     figs = {
         "networks.png": plotting.plot_networks(model, dataset_names=short, ncols=3, panel_size=2.6),
         "variances.png": plotting.plot_variances(model, dataset_names=short),
+        # cells have no order: one dot per cell, the types side by side
+        "scores.png": plotting.plot_scores(model, frames, dataset_names=short, kind="points",
+                                           xlabel="cell (cell types side by side; no order within a type)"),
         "bic.png": plotting.plot_bic(search),
     }
     sets_order = list(markers)
@@ -448,7 +451,11 @@ def main(argv=None):
               "![networks](networks.png)", "",
               "Partial-correlation networks per cell type (blue positive, red negative, width ∝ |partial "
               "correlation|, node area ∝ factor variance).", "",
-              "![variances](variances.png)", "", "![bic](bic.png)", ""]
+              "![variances](variances.png)", "",
+              "Factor variances (A) and noise variance (B) per cell type.", "",
+              "![scores](scores.png)", "",
+              "Latent scores of the cells, one dot per cell (cells have no order), the cell types side by side.", "",
+              "![bic](bic.png)", ""]
 
     default_run = (args.matrix, M, rho, args.n_top) == READING_FOR
     lines += ["## Reading", ""]

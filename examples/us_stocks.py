@@ -398,8 +398,8 @@ def main(argv=None):
             "networks.png": plotting.plot_networks(model, panel_size=3.2),
             "variances.png": plotting.plot_variances(model),
             "scores.png": plotting.plot_scores(
-                model, frames,
-                xlabel=f"trading day ({frames[0].index[0]} to {frames[-1].index[-1]}; years side by side)"),
+                model, frames, x=[np.asarray(f.index, dtype="datetime64[D]") for f in frames],
+                xlabel=f"trading day ({frames[0].index[0]} to {frames[-1].index[-1]})"),
             "bic.png": plotting.plot_bic(search),
         }
         for name, fig in figs.items():
@@ -408,7 +408,9 @@ def main(argv=None):
         lines += ["## Figures", "",
                   "![networks](networks.png)", "", "Partial-correlation networks per year (blue positive, red "
                   "negative, width ∝ |partial correlation|, node area ∝ factor variance).", "",
-                  "![variances](variances.png)", "", "![scores](scores.png)", "", "![bic](bic.png)", ""]
+                  "![variances](variances.png)", "", "Factor variances (A) and noise variance (B) per year.", "",
+                  "![scores](scores.png)", "", "Latent scores of the trading days against their dates, one line per "
+                  "year.", "", "![bic](bic.png)", ""]
     elapsed = time.perf_counter() - start
     lines += [f"Run time: {elapsed:.0f} s on {platform.machine()} ({os.cpu_count()} cores; {n_threads} core "
               f"thread(s), {simd} products), Python {platform.python_version()}.", ""]

@@ -51,6 +51,7 @@ def test_example_runs_on_a_small_grid(tmp_path):
     assert "the ℓ1 norm of the whole of Λ_k (the default)" in text
     # the B-cell factor is found and its marker list is enriched
     assert "| pos | CD19+ B |" in text or "| neg | CD19+ B |" in text
-    for name in ("networks.png", "variances.png", "bic.png", "enrichment_hypergeometric.png", "enrichment_rank.png"):
+    for name in ("networks.png", "variances.png", "scores.png", "bic.png", "enrichment_hypergeometric.png",
+                 "enrichment_rank.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert np.isfinite(float(text.split("objective E = ")[1].split(".\n")[0].rstrip(".")))

@@ -3,7 +3,8 @@
 * :func:`plot_networks` — the partial-correlation network of each dataset, one panel each, with
   the same node positions in every panel (paper Figs 2, 5, 7);
 * :func:`plot_variances` — the factor variances diag(Σ_k) and the noise ε_k per dataset (Figs 4, 6);
-* :func:`plot_scores` — the latent scores over the sample order, per dataset (Fig 3);
+* :func:`plot_scores` — the latent scores per factor, the datasets in colours: lines over the samples'
+  dates or other x values (Fig 3), or one dot per sample when the samples have no order (cells);
 * :func:`plot_objective` — the objective history of a fit;
 * :func:`plot_bic` — the BIC grid of a model selection;
 * :func:`plot_enrichment` — a dot plot of gene-set enrichment tables (factor × gene set).
@@ -248,8 +249,52 @@ def plot_networks(model, *, dataset_names=None, truth=None, align=True, layout="
 # Variances, scores, objective, BIC
 # --------------------------------------------------------------------------------------------
 
+def _renderer(fig):
+    """A renderer of ``fig`` for measuring text (the figure is drawn once when its canvas has none)."""
+    get = getattr(fig.canvas, "get_renderer", None)
+    if get is not None:
+        return get()
+    fig.canvas.draw()
+    return fig._get_renderer() if hasattr(fig, "_get_renderer") else fig._cachedRenderer  # pragma: no cover
+
+
+def _fit_tick_labels(axes):
+    """Rotate the dataset names on the x axis of each Axes where they would overlap when horizontal:
+    by 45° (right-aligned at the tick) when the rotated labels are apart, else by 90°.
+
+    Measured on the drawn figure (so after its layout), each label's box with a gap of 0.3 × its
+    height; the 45° labels are parallel strips 0.71 × the tick spacing apart, which must exceed
+    1.3 × the text height.
+    """
+    fig = axes[0].figure
+    fig.canvas.draw()  # runs the layout: the positions measured are those of the saved figure
+    for ax in axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        if len(labels) < 2:
+            continue
+        boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+        height = max(b.height for b in boxes)
+        if all(a.x1 + 0.3 * height <= b.x0 for a, b in zip(boxes, boxes[1:])):
+            continue
+        centres = np.asarray([(b.x0 + b.x1) / 2 for b in boxes])
+        spacing = float(np.min(np.diff(centres)))
+        if spacing * np.sqrt(0.5) >= 1.3 * height:
+            ax.tick_params(axis="x", labelrotation=45)
+            for t in ax.get_xticklabels():
+                t.set_horizontalalignment("right")
+                t.set_rotation_mode("anchor")
+        else:
+            ax.tick_params(axis="x", labelrotation=90)
+
+
 def plot_variances(model, *, dataset_names=None, log=True, axes=None):
     """Factor variances diag(Σ_k) per dataset (one line per factor) and the noise ε_k per dataset.
+
+    Without ``axes`` the two panels are stacked, (A) above (B), on one dataset axis whose labels are
+    under (B); the figure's width grows with the number of datasets and the length of their names
+    (8 to 14 inches). Dataset names that would still overlap are turned by 45° (right-aligned at
+    their tick), or by 90° when even that is too tight. Factors are the model's, in its order
+    (``components_`` rows: 0, 1, ...), and keep their colours in every figure of this module.
 
     Parameters
     ----------
@@ -258,6 +303,7 @@ def plot_variances(model, *, dataset_names=None, log=True, axes=None):
     log : bool, default=True
         Logarithmic variance axes (the variances often span orders of magnitude).
     axes : pair of matplotlib Axes, optional
+        (A) and (B); each gets the dataset names.
 
     Returns
     -------
@@ -268,38 +314,106 @@ def plot_variances(model, *, dataset_names=None, log=True, axes=None):
     var = np.diagonal(model.covariances_, axis1=1, axis2=2)
     eps = np.asarray(model.noise_variances_)
     K, M = var.shape
-    if axes is None:
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2.2, 1]})
+    own = axes is None
+    if own:
+        longest = max(len(n) for n in names)
+        slot = max(0.75, 0.085 * longest + 0.3)  # inches per dataset for a horizontal 10-point name
+        width = float(np.clip(2.6 + K * slot, 8.0, 14.0))
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(width, 6.2), sharex=True, constrained_layout=True,
+                                       gridspec_kw={"height_ratios": [2.2, 1]})
     else:
         ax1, ax2 = axes
         fig = ax1.figure
     x = np.arange(K)
     for m, color in enumerate(_factor_colors(M)):
         ax1.plot(x, var[:, m], marker="o", color=color, lw=1.8, label=str(m))
-    ax1.set_xticks(x, names)
-    ax1.set_xlabel("dataset")
     ax1.set_ylabel("variance Σ_k[i, i]")
     ax1.set_title("(A) factor variances")
     ax1.legend(title="factor", fontsize=8, title_fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
                frameon=False)
     ax2.bar(x, eps, color="0.45", width=0.6)
-    ax2.set_xticks(x, names)
-    ax2.set_xlabel("dataset")
     ax2.set_ylabel("noise variance ε_k")
     ax2.set_title("(B) noise variance ε_k")
+    for ax in (ax2,) if own else (ax1, ax2):
+        ax.set_xticks(x, names)
+        ax.set_xlabel("dataset")
     if log:
         ax1.set_yscale("log")
     for ax in (ax1, ax2):
         ax.grid(True, axis="y", alpha=0.3)
-        if K > 6:
-            ax.tick_params(axis="x", labelrotation=45)
-    fig.tight_layout()
+    if not own and not fig.get_constrained_layout():
+        fig.tight_layout()
+    _fit_tick_labels([ax1, ax2])
     return fig
 
 
-def plot_scores(model, Xs=None, *, scores=None, dataset_names=None, factors=None, axes=None,
-                xlabel="sample (in order; datasets side by side)"):
-    """Latent scores over the sample order: one panel per factor, the datasets side by side.
+_SCORE_KINDS = ("auto", "line", "points")
+
+
+def _is_dates(values):
+    """True when ``values`` (1-D) are dates: datetime64, or datetime / date / Timestamp objects."""
+    import datetime
+
+    a = np.asarray(values)
+    if a.dtype.kind == "M":
+        return True
+    return a.dtype == object and a.size > 0 and all(isinstance(v, (datetime.date, np.datetime64)) for v in a)
+
+
+def _sample_x(x, groups):
+    """The x values of each dataset's samples: ``x`` (K sequences, one value per sample) checked and
+    converted (dates kept as dates, anything else to float)."""
+    if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
+        raise ValueError(f"x must be a sequence of {len(groups)} arrays, one per dataset; got {type(x).__name__}")
+    x = list(x)
+    if len(x) != len(groups):
+        raise ValueError(f"x must hold one array per dataset ({len(groups)}); got {len(x)}")
+    out = []
+    for k, (values, sel) in enumerate(zip(x, groups)):
+        a = np.asarray(values)
+        if a.ndim != 1 or a.size != sel.size:
+            raise ValueError(f"x[{k}] must hold one value per sample of dataset {k} ({sel.size}); got shape {a.shape}")
+        if not _is_dates(a):
+            try:
+                a = a.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"x[{k}] must hold numbers or dates; got values of dtype {a.dtype}") from None
+        out.append(a)
+    kinds = {_is_dates(a) for a in out}
+    if len(kinds) > 1:
+        raise ValueError("x must hold dates for every dataset or for none")
+    return out
+
+
+def _dataset_legend(ax, handles, names, *, fontsize=9):
+    """The dataset names in one row above ``ax`` (more rows when one would be wider than the figure)."""
+    renderer = _renderer(ax.figure)
+    width = ax.figure.bbox.width
+    ncol = len(handles)
+    while True:
+        legend = ax.legend(handles, names, loc="lower center", bbox_to_anchor=(0.5, 1.02), ncol=ncol,
+                           frameon=False, fontsize=fontsize, handlelength=1.6, columnspacing=1.4, borderaxespad=0.0)
+        if ncol == 1 or legend.get_window_extent(renderer).width <= 0.98 * width:
+            return legend
+        ncol = -(-len(handles) // (-(-len(handles) // ncol) + 1))  # one more row, the columns balanced
+
+
+def plot_scores(model, Xs=None, *, scores=None, dataset_names=None, factors=None, axes=None, xlabel=None, x=None,
+                kind="auto", marker_size=6.0):
+    """Latent scores of the samples: one panel per factor, the datasets in colours.
+
+    Where the samples stand on the horizontal axis:
+
+    * ``x`` given (one array per dataset, numbers or dates): at those values, every dataset on the
+      same axis (datasets with overlapping x ranges overlay; disjoint ones, in order, are split by
+      dashed lines);
+    * else, when every sample label is a date (``Xs`` DataFrames with a ``DatetimeIndex``, or a
+      ``scores`` table whose ``sample`` column holds dates): at those dates;
+    * else at their positions 0..N−1, the datasets side by side in order, split by dashed lines.
+
+    Dates get a date axis (``AutoDateLocator`` with a ``ConciseDateFormatter``). The dataset names
+    are a legend above the top panel, in one row when it fits the figure's width. Panels are the
+    model's factors in its order (``components_`` rows), labelled ``factor 0, 1, ...`` as elsewhere.
 
     Parameters
     ----------
@@ -313,21 +427,37 @@ def plot_scores(model, Xs=None, *, scores=None, dataset_names=None, factors=None
         The factors to draw (default: all).
     axes : sequence of matplotlib Axes, optional
         One per factor drawn.
-    xlabel : str
-        Label of the horizontal axis.
+    xlabel : str, optional
+        Label of the horizontal axis; default ``"date"`` on a date axis, none for other given x,
+        and for sample positions ``"sample (in order; datasets side by side)"`` (lines) or
+        ``"sample (datasets side by side; no order within a dataset)"`` (points).
+    x : sequence of K array-likes, optional
+        The x value of each sample of each dataset (e.g. its date or time), in the rows' order.
+    kind : {"auto", "line", "points"}, default="auto"
+        ``"line"`` joins each dataset's samples in their order (a time series); ``"points"`` draws
+        one dot per sample, for samples without an order (e.g. cells). ``"auto"``: lines when the
+        samples have an order given — ``x``, or dates as sample labels — and points otherwise.
+    marker_size : float, default=6
+        Area (points²) of a dot of ``kind="points"``.
 
     Returns
     -------
     matplotlib.figure.Figure
+        In each panel, a dataset's samples are one artist labelled with the dataset's name: a
+        ``Line2D`` (lines) or a ``PathCollection`` (points).
     """
+    from matplotlib.lines import Line2D
+
     from metaglasso._tables import table_columns
     from metaglasso.interpret import factor_names, scores_table
 
     plt = _pyplot()
+    if kind not in _SCORE_KINDS:
+        raise ValueError(f"kind must be one of {_SCORE_KINDS}; got {kind!r}")
     if scores is None:
         if Xs is None:
             raise ValueError("plot_scores needs the datasets Xs or a scores table")
-        scores = scores_table(model, Xs, dataset_names=dataset_names)
+        scores = scores_table(model, Xs, dataset_names=dataset_names)  # the only use of Xs
     names, cols = table_columns(scores)
     t = dict(zip(names, cols))
     M = model.components_.shape[0]
@@ -341,37 +471,75 @@ def plot_scores(model, Xs=None, *, scores=None, dataset_names=None, factors=None
         raise ValueError(f"factors must be in [0, {M}); got {bad}")
     ds = np.asarray([str(d) for d in t["dataset"]], dtype=object)
     order = list(dict.fromkeys(ds))
+    groups = [np.flatnonzero(ds == d) for d in order]
+
+    # where the samples stand: given x, dates as sample labels, or positions side by side
+    if x is not None:
+        xs = _sample_x(x, groups)
+    elif "sample" in t and _is_dates(t["sample"]):
+        xs = [np.asarray(t["sample"])[sel] for sel in groups]
+    else:
+        xs = None
+    ordered = xs is not None
+    if xs is None:
+        xs = [sel.astype(np.float64) for sel in groups]
+    dates = _is_dates(xs[0])
+    kind = ("line" if ordered else "points") if kind == "auto" else kind
+    if xlabel is None:
+        if dates:
+            xlabel = "date"
+        elif ordered:
+            xlabel = ""
+        else:
+            xlabel = ("sample (in order; datasets side by side)" if kind == "line"
+                      else "sample (datasets side by side; no order within a dataset)")
+    # dashed lines between datasets whose x ranges are disjoint and in order
+    bounds = []
+    if all(a.size for a in xs):
+        fine = [a.astype("datetime64[ms]") if a.dtype.kind == "M" else a for a in xs]  # half a day is not 0 days
+        lo, hi = [np.min(a) for a in fine], [np.max(a) for a in fine]
+        if all(h < l for h, l in zip(hi[:-1], lo[1:])):
+            bounds = [h + (l - h) / 2 for h, l in zip(hi[:-1], lo[1:])]
+
     if axes is None:
-        fig, axes = plt.subplots(len(factors), 1, figsize=(10, 0.95 * len(factors) + 1.0), sharex=True,
-                                 squeeze=False)
+        fig, axes = plt.subplots(len(factors), 1, figsize=(10, 0.95 * len(factors) + 1.5), sharex=True,
+                                 squeeze=False, constrained_layout=True)
         axes = list(axes[:, 0])
     else:
         axes = list(np.ravel(axes))
         if len(axes) != len(factors):
             raise ValueError(f"axes must hold {len(factors)} Axes; got {len(axes)}")
         fig = axes[0].figure
-    x = np.arange(ds.size)
     cmap = plt.get_cmap("tab10")
-    bounds = [int(np.flatnonzero(ds == d)[0]) for d in order]
+    colors = [cmap(i % 10) for i in range(len(order))]
     for ax, f in zip(axes, factors):
         y = np.asarray(t[fnames[f]], dtype=np.float64)
-        for i, d in enumerate(order):
-            sel = ds == d
-            ax.plot(x[sel], y[sel], lw=0.9, color=cmap(i % 10))
-        for b in bounds[1:]:
-            ax.axvline(b - 0.5, color="0.6", lw=0.8, ls="--")
+        for d, sel, xk, color in zip(order, groups, xs, colors):
+            if kind == "line":
+                ax.plot(xk, y[sel], lw=0.9, color=color, label=d)
+            else:
+                ax.scatter(xk, y[sel], s=marker_size, color=color, alpha=0.7, linewidths=0, label=d)
+        for b in bounds:
+            ax.axvline(b, color="0.6", lw=0.8, ls="--")
         ax.axhline(0, color="0.8", lw=0.6)
         ax.set_ylabel(f"factor {f}", rotation=0, ha="right", va="center", fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
         ax.margins(x=0.005)
-    top = axes[0]
-    for i, d in enumerate(order):
-        sel = np.flatnonzero(ds == d)
-        top.annotate(d, ((sel[0] + sel[-1]) / 2, 1.02), xycoords=("data", "axes fraction"), ha="center",
-                     va="bottom", fontsize=9, color=cmap(i % 10), fontweight="bold")
-    axes[-1].set_xlabel(xlabel)
-    fig.tight_layout()
-    fig.subplots_adjust(hspace=0.15)
+        if dates:
+            import matplotlib.dates as mdates
+
+            locator = mdates.AutoDateLocator()
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if kind == "line":
+        handles = [Line2D([], [], color=c, lw=2.0) for c in colors]
+    else:
+        handles = [Line2D([], [], color=c, marker="o", ls="none", ms=5) for c in colors]
+    _dataset_legend(axes[0], handles, order)
+    if xlabel:
+        axes[-1].set_xlabel(xlabel)
+    if not fig.get_constrained_layout():
+        fig.tight_layout()
     return fig
 
 
