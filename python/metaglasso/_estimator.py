@@ -87,7 +87,7 @@ class MetaGraphicalLasso(_Base):
         lbfgs: converged when the relative decrease of E is <= tol and the gradient norm has
         dropped by sqrt(tol) (or below 1e-10 of the scale of E, stationary to working precision);
         adam: converged when E changes by <= tol (relative) over an epoch. "Relative" is to
-        max(1, |E − Σ_k V log(tr S_k / V)|): E shifts by the second term when the data's units
+        max(1, ``|E − Σ_k V log(tr S_k / V)|``): E shifts by the second term when the data's units
         change, so the fit stops at the same point whatever the units.
     learning_rate : float, default=1e-3
         Adam step size.

@@ -93,7 +93,7 @@ class GraphicalLasso(_Base):
         :func:`graphical_lasso`; scikit-learn lists one pair per iteration).
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``. Defined only when ``X`` has feature names that
         are all strings (the columns of a data frame).
 

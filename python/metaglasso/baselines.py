@@ -267,7 +267,7 @@ def fit_baseline(
     random_state : int, numpy Generator or None, default=None
         Seed of FastICA (None means seed 0, so results are reproducible); unused by PCA.
     penalize_diagonal : bool, default=True
-        Penalise every entry of Λ_k, as MGLASSO does by default (the paper's |Λ_k|_1); False
+        Penalise every entry of Λ_k, as MGLASSO does by default (the paper's ``|Λ_k|_1``); False
         penalises the off-diagonal entries only.
     glasso_tol, glasso_max_iter
         ``tol`` and ``max_iter`` of :func:`metaglasso.graphical_lasso`.

@@ -58,7 +58,7 @@ def make_synthetic(n_features, n_samples, n_datasets, n_components, *, alpha_tru
 
     D is the polar factor of a uniform [0, 1) matrix; each Λ_k is the graphical lasso
     (penalty ``alpha_truth``) of the covariance of ``n_latent_samples`` standard-normal
-    M-vectors; ε_k = |N(0, noise_scale²)|; samples are x = D L_k u + √ε_k (I − D Dᵀ) w with
+    M-vectors; ε_k = ``|N(0, noise_scale²)|``; samples are x = D L_k u + √ε_k (I − D Dᵀ) w with
     L_k the Cholesky factor of Σ_k and u, w standard normal, which is exactly N(0, Φ_k) without
     forming a V × V factor.
 

@@ -326,7 +326,7 @@ def characteristic_variables(model_or_loadings, *, c=2.0, variable_names=None):
     Returns
     -------
     DataFrame with columns ``factor``, ``sign``, ``variable``, ``index``, ``loading``, ``z``
-        One row per (factor, sign, variable), by factor, ``pos`` before ``neg``, then by |z|
+        One row per (factor, sign, variable), by factor, ``pos`` before ``neg``, then by ``|z|``
         descending; ``index`` is the variable's position and z = (loading − mean) / sd.
     """
     c = _check_c(c)
@@ -570,8 +570,8 @@ def gene_set_enrichment(model_or_loadings, gene_sets, *, n_top=100, sign="both",
     """Hypergeometric enrichment of the top-n variables of each factor in gene sets (Table 7).
 
     For factor m the top list is the ``n_top`` variables of largest loading (``pos``), of
-    smallest loading (``neg``) or of largest |loading| (``abs``). Each gene set G, restricted to
-    the model's variables, is tested by P(X >= k) with X ~ Hypergeometric(V, |G|, n_top) and k
+    smallest loading (``neg``) or of largest ``|loading|`` (``abs``). Each gene set G, restricted to
+    the model's variables, is tested by P(X >= k) with X ~ Hypergeometric(V, ``|G|``, n_top) and k
     the overlap (:func:`hypergeometric_sf`, as ``scipy.stats.hypergeom.sf(k − 1, V, |G|, n)``).
 
     Parameters
@@ -584,7 +584,7 @@ def gene_set_enrichment(model_or_loadings, gene_sets, *, n_top=100, sign="both",
     sign : {"both", "pos", "neg", "abs"}, default="both"
         ``"both"`` tests the ``pos`` and the ``neg`` lists.
     min_size, max_size : int, default=1 and None
-        Only sets with min_size <= |G ∩ variables| <= max_size are tested.
+        Only sets with ``min_size <= |G ∩ variables| <= max_size`` are tested.
     adjust : {"set", "level"}, default="set"
         Benjamini–Hochberg family: the tests of one top list (``"set"``) or all tests (``"level"``).
     variable_names : sequence of str, optional
@@ -675,10 +675,10 @@ def gene_set_rank_enrichment(model_or_loadings, gene_sets, *, method="mannwhitne
     method : {"mannwhitney", "ks"}, default="mannwhitney"
     sign : {"two-sided", "both", "pos", "neg", "abs"}, default="two-sided"
         ``"pos"``: one-sided, the set's loadings are larger than the rest's; ``"neg"``: smaller;
-        ``"both"``: the ``pos`` and the ``neg`` test; ``"abs"``: one-sided on |loading| (the set
+        ``"both"``: the ``pos`` and the ``neg`` test; ``"abs"``: one-sided on ``|loading|`` (the set
         loads strongly, at either end); ``"two-sided"``: one two-sided test per factor and set.
     min_size, max_size : int, default=5 and None
-        Only sets with min_size <= |G ∩ variables| <= max_size (and < V) are tested.
+        Only sets with ``min_size <= |G ∩ variables| <= max_size`` (and < V) are tested.
     adjust : {"set", "level"}, default="set"
         Benjamini–Hochberg family: the tests of one factor and direction (``"set"``; with
         ``"two-sided"`` one factor) or all tests (``"level"``).
@@ -692,11 +692,11 @@ def gene_set_rank_enrichment(model_or_loadings, gene_sets, *, method="mannwhitne
     ``statistic``, ``auc``, ``mean_difference``, ``p_value``, ``p_adjusted``, ``genes``
         One row per (factor, direction, gene set). ``sign`` is the direction tested (``pos``,
         ``neg``, ``abs``) or, for ``"two-sided"``, the direction observed: ``pos`` when
-        auc >= 0.5. ``statistic`` is U of the set (Mann–Whitney; of |loading| with ``abs``) or the
-        KS distance D of the direction tested. ``auc`` = U / (|G| (V − |G|)), the probability that
-        a gene of the set has a larger loading (|loading| with ``abs``) than another variable,
+        auc >= 0.5. ``statistic`` is U of the set (Mann–Whitney; of ``|loading|`` with ``abs``) or the
+        KS distance D of the direction tested. ``auc`` = ``U / (|G| (V − |G|))``, the probability that
+        a gene of the set has a larger loading (``|loading|`` with ``abs``) than another variable,
         ties counting one half (0.5: no shift; 2·auc − 1 is the rank-biserial correlation).
-        ``mean_difference`` is the set's mean loading (|loading| with ``abs``) minus the others'.
+        ``mean_difference`` is the set's mean loading (``|loading|`` with ``abs``) minus the others'.
         ``genes`` lists up to ``n_genes`` of the set's genes, those furthest in the direction first.
         Sorted by factor, sign, p-value.
     """

@@ -4,6 +4,16 @@ from metaglasso._core import NumericalError
 
 __all__ = ["ConvergenceWarning", "FitFailedWarning", "GridEdgeWarning", "NumericalError"]
 
+# Defined by the compiled core (a subclass of ArithmeticError); its docstring is given here.
+NumericalError.__doc__ = """A numerical failure that is not the caller's fault.
+
+Raised when a problem has no solution to working precision: a dataset without variance outside
+the span of D, a singular covariance with ρ = 0, or an inner graphical lasso that cannot converge
+at the returned D (README, *Edge cases*); a fit's message names the dataset. Invalid arguments raise
+``ValueError`` instead, and a solver that stops before its tolerance issues a
+:class:`ConvergenceWarning`.
+"""
+
 
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped before its convergence criterion held.

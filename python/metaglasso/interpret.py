@@ -201,7 +201,7 @@ def edges_table(model, *, dataset_names=None, tol=0.0):
     """The edge list of each dataset's partial-correlation network.
 
     An edge (i, j), i < j, is a nonzero off-diagonal entry of Λ_k (``precisions_``); with
-    ``tol`` > 0 only edges with |partial correlation| > tol are kept.
+    ``tol`` > 0 only edges with ``|partial correlation| > tol`` are kept.
 
     Returns
     -------
@@ -240,7 +240,7 @@ def edges_table(model, *, dataset_names=None, tol=0.0):
 def align_factors(components, reference):
     """Match the factors of ``components`` to those of ``reference`` (e.g. a ground truth).
 
-    Factors are matched one to one by the largest total |inner product| (the Hungarian
+    Factors are matched one to one by the largest total ``|inner product|`` (the Hungarian
     algorithm of scipy when installed, else a greedy match), and each match gets the sign that
     makes the inner product positive.
 

@@ -17,7 +17,10 @@ import numpy as np
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_model", "read_metadata", "save_model"]
 
+#: The file format's name, ``metadata["format"]`` of every saved model.
 FORMAT_NAME = "metaglasso-model"
+#: The version of the file format that :func:`save_model` writes (``metadata["format_version"]``);
+#: :func:`load_model` reads this version and older ones.
 FORMAT_VERSION = 1
 
 _ARRAYS = ("components", "precisions", "covariances", "noise_variances", "objective_history", "n_samples")

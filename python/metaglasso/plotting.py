@@ -52,7 +52,7 @@ def network_layout(weights, layout="circle", *, random_state=0, n_iter=300):
     Parameters
     ----------
     weights : array of shape (M, M)
-        Symmetric edge weights (e.g. the mean |partial correlation| over datasets); used by
+        Symmetric edge weights (e.g. the mean ``|partial correlation|`` over datasets); used by
         ``"spring"`` only.
     layout : {"circle", "spring"} or array of shape (M, 2)
         ``"circle"``: factor 0 at the top, then clockwise. ``"spring"``: a Fruchterman–Reingold
@@ -154,8 +154,8 @@ def plot_networks(model, *, dataset_names=None, truth=None, align=True, layout="
     """The partial-correlation network of each dataset, one panel each.
 
     Nodes are the factors at the same positions in every panel; an edge joins i and j where
-    Λ_k[i, j] != 0 (and |partial correlation| > ``tol``), blue when the partial correlation is
-    positive and red when negative, of width ``edge_width`` · |partial correlation| points (at
+    Λ_k[i, j] != 0 (and ``|partial correlation|`` > ``tol``), blue when the partial correlation is
+    positive and red when negative, of width ``edge_width`` · ``|partial correlation|`` points (at
     least 0.4); node areas are proportional to the factor's variance Σ_k[i, i], relative to the
     largest variance over all panels (at least 4 % of ``node_size``).
 
@@ -177,7 +177,7 @@ def plot_networks(model, *, dataset_names=None, truth=None, align=True, layout="
     axes : sequence of matplotlib Axes, optional
         K axes (2K with ``truth``: the truth's first).
     node_size, edge_width, panel_size : float
-        Largest node area (points²), width of an edge of |partial correlation| 1 (points), and
+        Largest node area (points²), width of an edge of ``|partial correlation|`` 1 (points), and
         the size of a panel (inches) of a new figure.
 
     Returns
@@ -654,8 +654,8 @@ _SIGN_MARK = {"pos": "+", "neg": "−", "abs": "±"}
 def enrichment_dot_sizes(values, size, *, dot_size=300.0):
     """The marker areas (points²) of :func:`plot_enrichment` for the ``size`` column's values.
 
-    ``"auc"`` is drawn as its distance from no effect, |2·auc − 1| (the |rank-biserial
-    correlation|, in [0, 1]); any other column by its absolute value. Areas are
+    ``"auc"`` is drawn as its distance from no effect, ``|2·auc − 1|`` (the absolute
+    rank-biserial correlation, in [0, 1]); any other column by its absolute value. Areas are
     ``dot_size`` · value / (largest value), at least 2 % of ``dot_size``.
     """
     v = np.abs(np.asarray(values, dtype=np.float64))
