@@ -120,8 +120,18 @@ def _check_api_reference(app):
             )
 
 
+def _skip_metadata_requests(app, what, name, obj, skip, options):
+    """Leave out the set_<method>_request methods that scikit-learn adds to estimators whose methods take
+    extra keyword arguments (metadata routing): scikit-learn documents them, and their docstrings refer to
+    its own glossary."""
+    if re.fullmatch(r"set_\w+_request", name):
+        return True
+    return None
+
+
 def setup(app):
     app.add_directive("cli-help", CliHelp)
+    app.connect("autodoc-skip-member", _skip_metadata_requests)
     app.connect("source-read", _title_result_files)
     app.connect("builder-inited", _check_api_reference)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
