@@ -4,10 +4,15 @@ clone, Pipeline, and the parts of the protocol that a multi-dataset estimator de
 scikit-learn's checks give the estimators one 2-D array X, which metaglasso takes as one dataset (K = 1).
 Two checks are expected to fail, for the reasons in EXPECTED_FAILED_CHECKS (scikit-learn's documented
 ``expected_failed_checks``); what each of them checks is tested below in the form that applies.
+scikit-learn skips its array API check unless SCIPY_ARRAY_API=1 is set before SciPy is imported; it is
+run in a subprocess with it set (test_array_api_check_with_scipy_array_api).
 """
 
+import json
+import os
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -38,6 +43,30 @@ EXPECTED_FAILED_CHECKS = {
                          expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS[type(est).__name__])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def test_array_api_check_with_scipy_array_api():
+    code = textwrap.dedent(
+        """
+        import json, warnings
+        warnings.simplefilter("error")
+        from sklearn.utils.estimator_checks import check_estimator
+        from metaglasso import MetaGraphicalLasso, MetaGraphicalLassoBIC
+        results = []
+        for est in (MetaGraphicalLasso(n_components=1), MetaGraphicalLassoBIC([1], [0.01])):
+            check_estimator(est, on_skip=None, on_fail=None, callback=lambda **kw: results.append(
+                [type(est).__name__, kw["check_name"], kw["status"]]))
+        print(json.dumps(results))
+        """
+    )
+    env = dict(os.environ, SCIPY_ARRAY_API="1")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [r for r in results if r[1] == "check_array_api_input"] == [
+        ["MetaGraphicalLasso", "check_array_api_input", "passed"],
+        ["MetaGraphicalLassoBIC", "check_array_api_input", "passed"]]
+    not_passed = {(est, check) for est, check, status in results if status != "passed"}
+    assert not_passed == {(est, check) for est, checks in EXPECTED_FAILED_CHECKS.items() for check in checks}
 
 
 @pytest.fixture(scope="module")
