@@ -173,8 +173,8 @@ def test_params_roundtrip_and_repr():
     assert model.get_params()["alpha"] == 0.2
     assert repr(model) == "MetaGraphicalLasso(alpha=0.2, n_components=4, solver='adam')"  # scikit-learn's order
     assert model.set_params(alpha=0.3).alpha == 0.3
-    with pytest.raises(ValueError, match="Invalid parameter 'beta' for estimator MetaGraphicalLasso"):
-        model.set_params(beta=1)
+    with pytest.raises(ValueError, match="Invalid parameter 'gamma' for estimator MetaGraphicalLasso"):
+        model.set_params(gamma=1)
 
 
 def test_demo_command_prints_the_numbers(capsys):

@@ -42,6 +42,7 @@ void validate_options(const FitOptions& o) {
   if (!(o.adam_eps > 0.0) || !std::isfinite(o.adam_eps))
     throw std::invalid_argument("adam_eps must be finite and > 0; got " + format_number(o.adam_eps));
   if (o.batch_size < 0) throw std::invalid_argument("batch_size must be >= 0; got " + std::to_string(o.batch_size));
+  o.coupling.validate();
   if (o.lbfgs_memory < 1)
     throw std::invalid_argument("lbfgs_memory must be >= 1; got " + std::to_string(o.lbfgs_memory));
   if (!(o.glasso.tol >= 0.0) || !std::isfinite(o.glasso.tol))
@@ -59,6 +60,11 @@ void check_n_components(Index M, Index V) {
 void validate(const CovarianceProducts& data, const Eigen::Ref<const Matrix>& D0, const FitOptions& o) {
   validate_products(data);
   o.penalty().validate(data.n_datasets());
+  if (o.coupling.active() && o.solver == Solver::Adam && o.batch_size > 0 && o.batch_size < data.n_datasets())
+    throw std::invalid_argument("batch_size must be 0 or at least the number of datasets (" +
+                                std::to_string(data.n_datasets()) + ") with a fused or group penalty: it couples "
+                                "the datasets, so every step refits all of them; got batch_size=" +
+                                std::to_string(o.batch_size));
   const Index V = data.n_features(), d = data.dimension();
   if (D0.rows() != d)
     throw std::invalid_argument("D0 must have " + std::to_string(d) + " rows (the datasets' dimension); got shape (" +
@@ -92,8 +98,7 @@ std::vector<Index> iota(Index K) {
 double evaluate(const CovarianceProducts& data, const Matrix& D, const Penalty& rho, const FitOptions& o,
                 const std::vector<Index>& all, std::vector<DatasetState>& states, Matrix& grad, Matrix& G,
                 Matrix& work) {
-  refit_datasets(data, D, rho, o.glasso, all.data(), static_cast<Index>(all.size()), states, o.n_threads);
-  double f = 0.0;
+  double f = refit_datasets(data, D, rho, o.glasso, all.data(), static_cast<Index>(all.size()), states, o.n_threads);
   for (const auto& s : states) f += s.objective;
   G.setZero();
   for (const auto& s : states) add_euclidean_gradient(s, G);
@@ -171,7 +176,7 @@ FitResult fit_adam(const CovarianceProducts& data, const Matrix& D0, const FitOp
     double epoch_loss = 0.0;
     for (Index begin = 0; begin < K; begin += B) {
       const Index end = std::min(begin + B, K);
-      refit_datasets(data, D, rho, o.glasso, order.data() + begin, end - begin, states, o.n_threads);
+      epoch_loss += refit_datasets(data, D, rho, o.glasso, order.data() + begin, end - begin, states, o.n_threads);
       G.setZero();
       for (Index i = begin; i < end; ++i) {  // sums in batch order
         const auto& s = states[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];

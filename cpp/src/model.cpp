@@ -33,6 +33,7 @@ void check_latent_variances(double trace_S, const Eigen::Ref<const Matrix>& DtSD
 }  // namespace
 
 void Penalty::validate(Index n_datasets) const {
+  coupling_.validate();
   if (values_.empty()) {
     if (!(common_ >= 0.0) || !std::isfinite(common_))
       throw std::invalid_argument("alpha must be finite and >= 0; got " + detail::format_number(common_));
@@ -85,10 +86,18 @@ void update_dataset_state(const Dataset& data, const Eigen::Ref<const Matrix>& D
   refit_from_projection(data.trace(), data.n_features(), rho, glasso_options, state);
 }
 
-void refit_from_projection(double trace_S, Index n_features, double rho, const GlassoOptions& glasso_options,
-                           DatasetState& state) {
+namespace {
+// ε_k (eq. 16) and the check of the latent variances: the part of a refit before the glasso.
+void refit_noise(double trace_S, Index n_features, double rho, const GlassoOptions& glasso_options,
+                 DatasetState& state) {
   state.noise = noise_variance(trace_S, state.DtSD, n_features);
   if (!(glasso_options.penalize_diagonal && rho > 0.0)) check_latent_variances(trace_S, state.DtSD, n_features);
+}
+}  // namespace
+
+void refit_from_projection(double trace_S, Index n_features, double rho, const GlassoOptions& glasso_options,
+                           DatasetState& state) {
+  refit_noise(trace_S, n_features, rho, glasso_options, state);
   const Index M = state.DtSD.rows();
   const bool warm = state.glasso.precision.rows() == M && state.glasso.precision.cols() == M;
   state.glasso_solver.solve(state.DtSD, rho, glasso_options, warm ? &state.glasso.precision : nullptr, state.glasso);
@@ -97,11 +106,15 @@ void refit_from_projection(double trace_S, Index n_features, double rho, const G
                         glasso_options.penalize_diagonal);
 }
 
-void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
-                    const GlassoOptions& glasso_options, const Index* ks, Index count,
-                    std::vector<DatasetState>& states, int n_threads) {
+double refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
+                      const GlassoOptions& glasso_options, const Index* ks, Index count,
+                      std::vector<DatasetState>& states, int n_threads) {
   const auto K = static_cast<std::size_t>(products.n_datasets());
   rho.validate(static_cast<Index>(K));
+  const bool coupled = rho.coupling().active();
+  if (coupled && count != static_cast<Index>(K))
+    throw std::invalid_argument("a fused or group penalty couples the datasets: every refit needs all " +
+                                std::to_string(K) + " of them; got " + std::to_string(count));
   if (states.size() != K) states.resize(K);
   const Index d = D.rows(), M = D.cols();
   std::vector<Projection*> out(static_cast<std::size_t>(count));
@@ -122,19 +135,43 @@ void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const M
   const bool outer = nt > 1 && count > 1 && count >= nt && d * M * count >= kParallelRefitWork;
   detail::for_each_index(count, nt, outer, [&](Index i) {
     const Index k = ks[i];
+    const double trace = traces[static_cast<std::size_t>(i)];
     try {
-      refit_from_projection(traces[static_cast<std::size_t>(i)], V, rho[k], glasso_options,
-                            states[static_cast<std::size_t>(k)]);
+      if (coupled) refit_noise(trace, V, rho[k], glasso_options, states[static_cast<std::size_t>(k)]);
+      else refit_from_projection(trace, V, rho[k], glasso_options, states[static_cast<std::size_t>(k)]);
     } catch (const NumericalError& e) {
       throw NumericalError("dataset " + std::to_string(k) + ": " + e.what());
     }
   });
+  if (!coupled) return 0.0;
+  // The joint problem of the K latent covariances, in the datasets' order.
+  std::vector<const Matrix*> S(K);
+  std::vector<GlassoResult*> results(K);
+  std::vector<double> rhos(K), trace_of(K);
+  for (Index i = 0; i < count; ++i) trace_of[static_cast<std::size_t>(ks[i])] = traces[static_cast<std::size_t>(i)];
+  bool warm = true;
+  for (std::size_t k = 0; k < K; ++k) {
+    S[k] = &states[k].DtSD;
+    results[k] = &states[k].glasso;
+    rhos[k] = rho[static_cast<Index>(k)];
+    warm = warm && states[k].glasso.precision.rows() == M && states[k].glasso.precision.cols() == M;
+  }
+  JointGlassoSolver solver;
+  solver.solve(S, rhos, rho.coupling(), glasso_options, warm, results);
+  std::vector<Matrix> precisions(K);
+  for (std::size_t k = 0; k < K; ++k) {
+    auto& s = states[k];
+    s.objective = dataset_objective(trace_of[k], s.DtSD, s.glasso.precision, s.noise, V, rhos[k],
+                                    glasso_options.penalize_diagonal);
+    precisions[k] = s.glasso.precision;
+  }
+  return coupling_penalty(precisions, rho.coupling());
 }
 
-void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
-                    const GlassoOptions& glasso_options, const Index* ks, Index count,
-                    std::vector<DatasetState>& states, int n_threads) {
-  refit_datasets(DatasetProducts(data), D, rho, glasso_options, ks, count, states, n_threads);
+double refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
+                      const GlassoOptions& glasso_options, const Index* ks, Index count,
+                      std::vector<DatasetState>& states, int n_threads) {
+  return refit_datasets(DatasetProducts(data), D, rho, glasso_options, ks, count, states, n_threads);
 }
 
 void add_euclidean_gradient(const DatasetState& state, Eigen::Ref<Matrix> G) {
@@ -186,8 +223,7 @@ double profile_objective(const CovarianceProducts& products, const Eigen::Ref<co
   const Index K = products.n_datasets();
   std::vector<Index> all(static_cast<std::size_t>(K));
   for (Index k = 0; k < K; ++k) all[static_cast<std::size_t>(k)] = k;
-  refit_datasets(products, D, rho, glasso_options, all.data(), K, states, n_threads);
-  double f = 0.0;
+  double f = refit_datasets(products, D, rho, glasso_options, all.data(), K, states, n_threads);
   for (const auto& s : states) f += s.objective;
   if (riemannian_grad != nullptr) {
     Matrix G = Matrix::Zero(D.rows(), D.cols()), work;

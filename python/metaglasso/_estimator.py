@@ -27,6 +27,8 @@ __all__ = ["FitProgress", "MetaGraphicalLasso", "partial_correlations"]
 _SOLVERS = ("lbfgs", "adam")
 _ALPHA_SCALINGS = ("none", "n_samples")
 _REPRESENTATIONS = ("auto", "data", "covariance")
+_PENALTIES = ("lasso", "fused", "group")
+_FUSED_PAIRS = ("all", "chain")
 _DEFAULT_MAX_ITER = {"lbfgs": 2000, "adam": 5000}
 # What a fit records of its input when it applies, removed by a fit where it does not: the names of the
 # features and of the datasets, the grouping of an AnnData (metaglasso.bio), the summary of a Dask fit.
@@ -73,6 +75,22 @@ class MetaGraphicalLasso(_Base):
         every dataset — so a dataset with few samples gets a larger penalty than one with many.
         Equal sizes give ρ_k = α_k; :class:`MetaGraphicalLassoBIC` then searches the common
         multiplier α.
+    penalty : {"lasso", "fused", "group"}, default="lasso"
+        How the K latent networks are related. ``"lasso"``: independently, the paper's model.
+        ``"fused"`` adds λ₂ Σ_{(k,l)} Σ_{i≠j} |Λ_k,ij − Λ_l,ij| to E, which pulls the networks of
+        the pairs of ``fused_pairs`` towards equal entries (edges shared, with the same weight,
+        unless the data say otherwise); ``"group"`` adds λ₂ Σ_{i≠j} ‖(Λ_1,ij, …, Λ_K,ij)‖₂, which
+        pulls towards a common set of edges with weights of their own (the fused and group
+        graphical lassos of Danaher, Wang & Witten 2014, here on the latent networks). For a fixed
+        D the K graphical lassos then become one joint problem, solved exactly in the core; ε_k
+        keeps its closed form and the gradient for D its form. The fused penalty needs one ρ for
+        every dataset; Adam then steps on all datasets at once (``batch_size`` None or >= K).
+    beta : float, default=0.0
+        λ₂ >= 0 of the fused or group penalty; 0 gives the independent fit exactly.
+    fused_pairs : {"all", "chain"}, default="all"
+        The pairs of datasets the fused penalty links: every pair, or consecutive datasets only
+        (``"chain"``, for ordered contexts such as years or dose levels: dataset k is pulled
+        towards k − 1 and k + 1).
     solver : {"lbfgs", "adam"}, default="lbfgs"
         ``"lbfgs"``: Riemannian L-BFGS with an Armijo line search on the profile objective
         f(D) = min over Λ, ε of E (warm-started graphical lassos between evaluations).
@@ -225,6 +243,9 @@ class MetaGraphicalLasso(_Base):
         alpha=0.01,
         *,
         alpha_scaling="none",
+        penalty="lasso",
+        beta=0.0,
+        fused_pairs="all",
         solver="lbfgs",
         init="pca",
         max_iter=None,
@@ -246,6 +267,9 @@ class MetaGraphicalLasso(_Base):
         self.n_components = n_components
         self.alpha = alpha
         self.alpha_scaling = alpha_scaling
+        self.penalty = penalty
+        self.beta = beta
+        self.fused_pairs = fused_pairs
         self.solver = solver
         self.init = init
         self.max_iter = max_iter
@@ -293,7 +317,13 @@ class MetaGraphicalLasso(_Base):
             raise ValueError(f"alpha_scaling must be one of {_ALPHA_SCALINGS}; got {self.alpha_scaling!r}")
         if np.ndim(self.alpha) == 0:
             check_nonnegative(self.alpha, "alpha")
+        if not isinstance(self.penalty, str) or self.penalty not in _PENALTIES:
+            raise ValueError(f"penalty must be one of {_PENALTIES}; got {self.penalty!r}")
+        if not isinstance(self.fused_pairs, str) or self.fused_pairs not in _FUSED_PAIRS:
+            raise ValueError(f"fused_pairs must be one of {_FUSED_PAIRS}; got {self.fused_pairs!r}")
+        beta = check_nonnegative(self.beta, "beta")
         return dict(
+            coupling=(self.penalty, float(beta), self.fused_pairs),
             m=m,
             n_init=check_positive_int(self.n_init, "n_init"),
             max_iter=max_iter,
@@ -319,9 +349,19 @@ class MetaGraphicalLasso(_Base):
         if self.alpha_scaling == "n_samples":
             n = np.asarray(n_samples, dtype=np.float64)
             base = base * np.sqrt(n.mean() / n)
+        if self._coupled() and self.penalty == "fused" and np.any(base != base[0]):
+            raise ValueError(
+                "penalty='fused' needs one alpha for every dataset (soft thresholding commutes with the fused "
+                f"penalty only for a common threshold); got the penalties {[float(v) for v in base]}"
+                + (" from alpha_scaling='n_samples' with unequal n_samples" if self.alpha_scaling == "n_samples"
+                   else ""))
         if np.ndim(self.alpha) == 0 and self.alpha_scaling == "none":
             return base, float(base[0])
         return base, [float(v) for v in base]
+
+    def _coupled(self):
+        """Whether a fused or group penalty with beta > 0 ties the networks together."""
+        return self.penalty in ("fused", "group") and float(self.beta) > 0
 
     def _run_starts(self, p, run):
         """run(init, components, seed) -> the core's result dict, for each of the n_init starts; the result
@@ -383,7 +423,7 @@ class MetaGraphicalLasso(_Base):
             init=init, components=components, n_components=p["m"], solver=self.solver,
             max_iter=p["max_iter"], tol=p["tol"], learning_rate=p["learning_rate"], batch_size=p["batch_size"],
             seed=seed, glasso_tol=self._glasso_tol, glasso_max_iter=self._glasso_max_iter,
-            penalize_diagonal=bool(self.penalize_diagonal), n_threads=p["n_threads"],
+            penalize_diagonal=bool(self.penalize_diagonal), n_threads=p["n_threads"], coupling=p["coupling"],
         )
 
     def fit(self, Xs, y=None, *, groupby=None, layer=None, min_cells=None, dataset_names=None):
@@ -779,12 +819,24 @@ class MetaGraphicalLasso(_Base):
         """Number of free parameters k of eq. 17: Σ_k nnz(Λ_k) + K + V·M − M(M+1)/2.
 
         nnz(Λ_k) counts every nonzero entry of the M × M matrix Λ_k — the diagonal and both
-        off-diagonal triangles, as the paper writes NNZ(Σ_k⁻¹).
+        off-diagonal triangles, as the paper writes NNZ(Σ_k⁻¹). With a fused or group penalty
+        (``beta`` > 0) the networks share values, and Σ_k nnz(Λ_k) becomes the number of distinct
+        nonzero values: for every entry (i, j), the number of distinct nonzero values among
+        Λ_1,ij, …, Λ_K,ij (both triangles and the diagonal counted as above) — the degrees of
+        freedom Danaher, Wang & Witten (2014) use for the joint graphical lasso. A fused entry
+        equal in all K networks is one parameter; without fusion (group, or λ₂ = 0) the count is
+        nnz.
         """
         self._check_fitted()
         K, M, _ = self.precisions_.shape
         V = self.n_features_in_
-        return int(np.count_nonzero(self.precisions_)) + K + V * M - M * (M + 1) // 2
+        return self.n_network_parameters() + K + V * M - M * (M + 1) // 2
+
+    def n_network_parameters(self):
+        """The networks' share of :meth:`n_parameters`: Σ_k nnz(Λ_k), or with a fused or group
+        penalty the number of distinct nonzero values per entry summed over the M × M entries."""
+        self._check_fitted()
+        return network_parameters(self.precisions_, coupled=self._coupled())
 
     def bic(self, Xs, *, groupby=None, layer=None):
         """Bayesian information criterion, paper eq. 17: −2 ln L + k ln n.
@@ -808,6 +860,18 @@ class MetaGraphicalLasso(_Base):
         terms = self._neg2_loglik_terms(Xs, groupby, layer)
         n = sum(n for n, _ in terms)
         return float(sum(t for _, t in terms) + self.n_parameters() * np.log(n))
+
+
+def network_parameters(precisions, coupled):
+    """Σ_k nnz(Λ_k) for (K, M, M) precisions, or (coupled) the number of distinct nonzero values of each
+    entry across the K matrices summed over the entries (see MetaGraphicalLasso.n_parameters)."""
+    precisions = np.asarray(precisions)
+    if not coupled:
+        return int(np.count_nonzero(precisions))
+    values = np.sort(precisions.reshape(precisions.shape[0], -1), axis=0)  # (K, M·M), sorted per entry
+    distinct = np.ones_like(values, dtype=bool)
+    distinct[1:] = values[1:] != values[:-1]
+    return int(np.count_nonzero(distinct & (values != 0)))
 
 
 def _check_covariances(covariances, name="covariances"):

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -145,12 +146,32 @@ mg::Penalty make_penalty(const Alpha& alpha) {
   return mg::Penalty(std::get<std::vector<double>>(alpha));
 }
 
-mg::FitOptions fit_options(const Alpha& alpha, const std::string& solver, int max_iter, double tol, double learning_rate,
+// The coupling of the K networks as the Python layer passes it: (penalty, beta, fused_pairs), penalty one
+// of "lasso", "fused", "group" and fused_pairs "all" or "chain".
+using CouplingArgs = std::tuple<std::string, double, std::string>;
+
+mg::Coupling make_coupling(const CouplingArgs& args) {
+  const auto& [penalty, beta, pairs] = args;
+  mg::Coupling c;
+  if (penalty == "lasso") c.type = mg::CouplingType::None;
+  else if (penalty == "fused") c.type = mg::CouplingType::Fused;
+  else if (penalty == "group") c.type = mg::CouplingType::Group;
+  else throw std::invalid_argument("penalty must be 'lasso', 'fused' or 'group'; got '" + penalty + "'");
+  if (pairs == "all") c.pairs = mg::FusedPairs::All;
+  else if (pairs == "chain") c.pairs = mg::FusedPairs::Chain;
+  else throw std::invalid_argument("fused_pairs must be 'all' or 'chain'; got '" + pairs + "'");
+  c.beta = beta;
+  c.validate();
+  return c;
+}
+
+mg::FitOptions fit_options(const Alpha& alpha, const CouplingArgs& coupling, const std::string& solver, int max_iter, double tol, double learning_rate,
                            mg::Index batch_size, std::uint64_t seed, const mg::GlassoOptions& glasso, int n_threads,
                            const py::object& callback, bool check_interrupts) {
   mg::FitOptions o;
   if (const auto* rho = std::get_if<double>(&alpha)) o.alpha = *rho;
   else o.dataset_alphas = std::get<std::vector<double>>(alpha);
+  o.coupling = make_coupling(coupling);
   if (solver == "adam") o.solver = mg::Solver::Adam;
   else if (solver == "lbfgs") o.solver = mg::Solver::LBFGS;
   else throw std::invalid_argument("solver must be 'adam' or 'lbfgs'; got '" + solver + "'");
@@ -186,12 +207,12 @@ py::dict fit_dict(const mg::FitResult& r) {
 // The part every fit entry point shares: options and start from its arguments, then `fit(start, options)`
 // without the GIL, and the result as a dict.
 template <class Fit>
-py::dict run_fit(const Alpha& alpha, const std::string& init, const std::optional<mg::Matrix>& components,
+py::dict run_fit(const Alpha& alpha, const CouplingArgs& coupling, const std::string& init, const std::optional<mg::Matrix>& components,
                  mg::Index n_components, const std::string& solver, int max_iter, double tol, double learning_rate,
                  mg::Index batch_size, std::uint64_t seed, double glasso_tol, int glasso_max_iter,
                  bool penalize_diagonal, int n_threads, const py::object& callback, bool check_interrupts,
                  const Fit& fit) {
-  const mg::FitOptions o = fit_options(alpha, solver, max_iter, tol, learning_rate, batch_size, seed,
+  const mg::FitOptions o = fit_options(alpha, coupling, solver, max_iter, tol, learning_rate, batch_size, seed,
                                        glasso_options(glasso_tol, glasso_max_iter, penalize_diagonal), n_threads,
                                        callback, check_interrupts);
   const mg::Start start = make_start(init, components, n_components, seed);
@@ -330,11 +351,11 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "profile_objective",
       [](const std::vector<CArray>& Xs, const mg::Matrix& D, const Alpha& alpha, bool assume_centered,
-         double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads) {
+         double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads, const CouplingArgs& coupling) {
         std::vector<mg::DatasetState> states;
         mg::Matrix grad;
         double f = 0.0;
-        const mg::Penalty rho = make_penalty(alpha);
+        const mg::Penalty rho = make_penalty(alpha).coupled(make_coupling(coupling));
         {
           py::gil_scoped_release release;
           f = mg::profile_objective(make_datasets(Xs, assume_centered), D, rho,
@@ -345,12 +366,54 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("Xs"), py::arg("D"), py::arg("alpha"), py::arg("assume_centered") = false,
       py::arg("glasso_tol") = 1e-12, py::arg("glasso_max_iter") = 10000, py::arg("penalize_diagonal") = true,
-      py::arg("n_threads") = 0,
-      "Profile objective f(D) and its (V, M) Riemannian gradient; alpha is one rho or one per dataset.");
+      py::arg("n_threads") = 0, py::arg("coupling") = CouplingArgs{"lasso", 0.0, "all"},
+      "Profile objective f(D) and its (V, M) Riemannian gradient; alpha is one rho or one per dataset, coupling "
+      "(penalty, beta, fused_pairs) the penalty that ties the K networks together.");
+
+  m.def(
+      "joint_graphical_lasso",
+      [](const std::vector<mg::Matrix>& S, const std::vector<double>& alpha, const CouplingArgs& coupling,
+         double tol, int max_iter, bool penalize_diagonal, std::optional<std::vector<mg::Matrix>> precisions_init) {
+        std::vector<mg::GlassoResult> r;
+        const mg::Coupling c = make_coupling(coupling);
+        {
+          py::gil_scoped_release release;
+          r = mg::joint_graphical_lasso(S, alpha, c, glasso_options(tol, max_iter, penalize_diagonal),
+                                        precisions_init ? &*precisions_init : nullptr);
+        }
+        std::vector<mg::Matrix> precisions, covariances;
+        for (auto& x : r) {
+          precisions.push_back(std::move(x.precision));
+          covariances.push_back(std::move(x.covariance));
+        }
+        const bool converged = r.empty() || r.front().converged;
+        return py::make_tuple(covariances, precisions, r.empty() ? 0 : r.front().n_iter, converged,
+                              r.empty() ? 0.0 : r.front().gap);
+      },
+      py::arg("S"), py::arg("alpha"), py::arg("coupling"), py::arg("tol") = 1e-12, py::arg("max_iter") = 10000,
+      py::arg("penalize_diagonal") = true, py::arg("precisions_init") = py::none(),
+      "Joint graphical lasso of K (M, M) covariances, alpha one rho per matrix, coupling (penalty, beta, "
+      "fused_pairs). Returns (covariances, precisions, n_iter, converged, residual).");
+  m.def(
+      "joint_glasso_objective",
+      [](const std::vector<mg::Matrix>& S, const std::vector<double>& alpha, const std::vector<mg::Matrix>& P,
+         const CouplingArgs& coupling, bool penalize_diagonal) {
+        return mg::joint_glasso_objective(S, alpha, P, make_coupling(coupling), penalize_diagonal);
+      },
+      py::arg("S"), py::arg("alpha"), py::arg("precisions"), py::arg("coupling"), py::arg("penalize_diagonal") = true,
+      "Objective of the joint graphical lasso at K (M, M) precisions.");
+  m.def(
+      "joint_glasso_residual",
+      [](const std::vector<mg::Matrix>& S, const std::vector<double>& alpha, const std::vector<mg::Matrix>& P,
+         const CouplingArgs& coupling, bool penalize_diagonal) {
+        return mg::joint_glasso_residual(S, alpha, P, make_coupling(coupling), penalize_diagonal);
+      },
+      py::arg("S"), py::arg("alpha"), py::arg("precisions"), py::arg("coupling"), py::arg("penalize_diagonal") = true,
+      "Optimality residual of the joint graphical lasso at K (M, M) precisions (0 at the solution).");
 
   m.def(
       "fit",
-      [](const std::vector<CArray>& Xs, const Alpha& alpha, const std::string& init,
+      [](const std::vector<CArray>& Xs, const Alpha& alpha, const CouplingArgs& coupling, const std::string& init,
          std::optional<mg::Matrix> components,
          mg::Index n_components, const std::string& solver, int max_iter, double tol, double learning_rate,
          mg::Index batch_size, std::uint64_t seed, bool assume_centered, const std::string& representation,
@@ -360,13 +423,13 @@ PYBIND11_MODULE(_core, m) {
         data_options.assume_centered = assume_centered;
         data_options.representation = mg::parse_representation(representation);
         data_options.compress = compress;
-        return run_fit(alpha, init, components, n_components, solver, max_iter, tol, learning_rate, batch_size, seed,
+        return run_fit(alpha, coupling, init, components, n_components, solver, max_iter, tol, learning_rate, batch_size, seed,
                        glasso_tol, glasso_max_iter, penalize_diagonal, n_threads, callback, check_interrupts,
                        [&](const mg::Start& start, const mg::FitOptions& o) {
                          return mg::fit_data(as_data_list(Xs), start, o, data_options);
                        });
       },
-      py::arg("Xs"), py::arg("alpha"), py::arg("init") = "pca", py::arg("components") = py::none(),
+      py::arg("Xs"), py::arg("alpha"), py::arg("coupling") = CouplingArgs{"lasso", 0.0, "all"}, py::arg("init") = "pca", py::arg("components") = py::none(),
       py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 2000, py::arg("tol") = 1e-8,
       py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0,
       py::arg("assume_centered") = false, py::arg("representation") = "auto", py::arg("compress") = true,
@@ -389,16 +452,17 @@ PYBIND11_MODULE(_core, m) {
 
   m.def(
       "fit_products",
-      [](const mg::CovarianceProducts& products, const Alpha& alpha, const std::string& init,
+      [](const mg::CovarianceProducts& products, const Alpha& alpha, const CouplingArgs& coupling,
+         const std::string& init,
          std::optional<mg::Matrix> components, mg::Index n_components, const std::string& solver, int max_iter,
          double tol, double learning_rate, mg::Index batch_size, std::uint64_t seed, double glasso_tol,
          int glasso_max_iter, bool penalize_diagonal, int n_threads, const py::object& callback,
          bool check_interrupts) {
-        return run_fit(alpha, init, components, n_components, solver, max_iter, tol, learning_rate, batch_size, seed,
+        return run_fit(alpha, coupling, init, components, n_components, solver, max_iter, tol, learning_rate, batch_size, seed,
                        glasso_tol, glasso_max_iter, penalize_diagonal, n_threads, callback, check_interrupts,
                        [&](const mg::Start& start, const mg::FitOptions& o) { return mg::fit(products, start, o); });
       },
-      py::arg("products"), py::arg("alpha"), py::arg("init") = "pca", py::arg("components") = py::none(),
+      py::arg("products"), py::arg("alpha"), py::arg("coupling") = CouplingArgs{"lasso", 0.0, "all"}, py::arg("init") = "pca", py::arg("components") = py::none(),
       py::arg("n_components") = 0, py::arg("solver") = "lbfgs", py::arg("max_iter") = 2000, py::arg("tol") = 1e-8,
       py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0, py::arg("seed") = 0, py::arg("glasso_tol") = 1e-12,
       py::arg("glasso_max_iter") = 10000, py::arg("penalize_diagonal") = true, py::arg("n_threads") = 0,
@@ -409,17 +473,17 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "fit_covariances",
       [](const std::vector<CArray>& covariances, const std::vector<mg::Index>& n_samples, const Alpha& alpha,
-         const std::string& init, std::optional<mg::Matrix> components, mg::Index n_components,
+         const CouplingArgs& coupling, const std::string& init, std::optional<mg::Matrix> components, mg::Index n_components,
          const std::string& solver, int max_iter, double tol, double learning_rate, mg::Index batch_size,
          std::uint64_t seed, double glasso_tol, int glasso_max_iter, bool penalize_diagonal, int n_threads,
          const py::object& callback, bool check_interrupts) {
-        return run_fit(alpha, init, components, n_components, solver, max_iter, tol, learning_rate, batch_size, seed,
+        return run_fit(alpha, coupling, init, components, n_components, solver, max_iter, tol, learning_rate, batch_size, seed,
                        glasso_tol, glasso_max_iter, penalize_diagonal, n_threads, callback, check_interrupts,
                        [&](const mg::Start& start, const mg::FitOptions& o) {
                          return mg::fit_covariances(as_data_list(covariances), n_samples, start, o);
                        });
       },
-      py::arg("covariances"), py::arg("n_samples"), py::arg("alpha"), py::arg("init") = "pca",
+      py::arg("covariances"), py::arg("n_samples"), py::arg("alpha"), py::arg("coupling") = CouplingArgs{"lasso", 0.0, "all"}, py::arg("init") = "pca",
       py::arg("components") = py::none(), py::arg("n_components") = 0, py::arg("solver") = "lbfgs",
       py::arg("max_iter") = 2000, py::arg("tol") = 1e-8, py::arg("learning_rate") = 1e-3, py::arg("batch_size") = 0,
       py::arg("seed") = 0, py::arg("glasso_tol") = 1e-12, py::arg("glasso_max_iter") = 10000,

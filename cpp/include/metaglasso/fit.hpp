@@ -27,6 +27,9 @@ struct FitOptions {
   /// ρ_k ≥ 0 of each dataset (K values), replacing alpha; empty: alpha for every dataset. A
   /// dataset's ρ_k enters its graphical lasso, its term of E and the gradient (see Penalty).
   std::vector<double> dataset_alphas;
+  /// A fused or group penalty that ties the K latent networks together (see Coupling); the default
+  /// leaves them independent. Adam then needs batch_size 0 (or ≥ K): each step refits all datasets.
+  Coupling coupling;
   Solver solver = Solver::LBFGS;
   int max_iter = 2000;          ///< epochs (adam) or iterations (lbfgs)
   double tol = 1e-8;            ///< relative change of E (adam); relative decrease and
@@ -53,8 +56,11 @@ struct FitOptions {
   /// the fit and propagates to the caller.
   std::function<void()> interrupt_check;
 
-  /// The penalties of the datasets: Penalty(dataset_alphas) when given, else Penalty(alpha).
-  Penalty penalty() const { return dataset_alphas.empty() ? Penalty(alpha) : Penalty(dataset_alphas); }
+  /// The penalties of the datasets: Penalty(dataset_alphas) when given, else Penalty(alpha), with
+  /// the coupling.
+  Penalty penalty() const {
+    return (dataset_alphas.empty() ? Penalty(alpha) : Penalty(dataset_alphas)).coupled(coupling);
+  }
 };
 
 struct FitResult {

@@ -7,6 +7,7 @@
 #include "metaglasso/dataset.hpp"
 #include "metaglasso/fit.hpp"
 #include "metaglasso/glasso.hpp"
+#include "metaglasso/joint_glasso.hpp"
 #include "metaglasso/lanczos.hpp"
 #include "metaglasso/model.hpp"
 #include "metaglasso/random.hpp"

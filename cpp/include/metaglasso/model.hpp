@@ -9,12 +9,16 @@
 #include "metaglasso/covariance_products.hpp"
 #include "metaglasso/dataset.hpp"
 #include "metaglasso/glasso.hpp"
+#include "metaglasso/joint_glasso.hpp"
 
 namespace metaglasso {
 
-/// The penalties ρ_k of the K datasets: one ρ for every dataset (converts implicitly from a
-/// double) or one value per dataset. Dataset k's ρ_k enters its graphical lasso (eq. 13), its
-/// term ρ_k ‖Λ_k‖₁ of E (eq. 6) and so the gradient; ε_k (eq. 16) does not depend on it.
+/// The penalties of the K datasets: ρ_k, one ρ for every dataset (converts implicitly from a
+/// double) or one value per dataset, and optionally a Coupling of the K networks. Dataset k's ρ_k
+/// enters its graphical lasso (eq. 13), its term ρ_k ‖Λ_k‖₁ of E (eq. 6) and so the gradient; ε_k
+/// (eq. 16) does not depend on it. An active coupling adds its term (coupling_penalty) to E once and
+/// makes the K graphical lassos one joint problem (joint_glasso.hpp); the gradient keeps the form of
+/// eq. 10, since the Λ_k are optimal for it (the envelope theorem).
 class Penalty {
  public:
   Penalty(double rho = 0.0) : common_(rho) {}  // NOLINT(google-explicit-constructor): ρ for all
@@ -23,13 +27,22 @@ class Penalty {
   double operator[](Index k) const {
     return values_.empty() ? common_ : values_[static_cast<std::size_t>(k)];
   }
+  /// This penalty with the K networks coupled by `c`.
+  Penalty coupled(const Coupling& c) const {
+    Penalty p = *this;
+    p.coupling_ = c;
+    return p;
+  }
+  const Coupling& coupling() const { return coupling_; }
   /// @throws std::invalid_argument unless every value is finite and >= 0 and, when given per
-  ///         dataset, there are n_datasets of them (messages name alpha and alpha[k]).
+  ///         dataset, there are n_datasets of them (messages name alpha and alpha[k]), and the
+  ///         coupling's beta is finite and >= 0.
   void validate(Index n_datasets) const;
 
  private:
   double common_ = 0.0;
   std::vector<double> values_;
+  Coupling coupling_;
 };
 
 /// Noise variance of the remaining V − M directions, paper eq. 16:
@@ -74,16 +87,21 @@ void refit_from_projection(double trace_S, Index n_features, double rho, const G
 /// products in one call of products.project, then refit_from_projection for each — in parallel over the datasets when
 /// n_threads > 1, there are at least as many of them as threads and the work is large enough.
 /// Each dataset writes only its own state, so the results do not depend on n_threads.
+/// With an active coupling (rho.coupling()) every dataset must be refitted (count = n_datasets()):
+/// ε_k as before, then the Λ_k of the joint graphical lasso of the K matrices Dᵀ S_k D
+/// (JointGlassoSolver, warm-started from the states' precisions when they have size M), then L_k.
 /// @param states (n_datasets()), resized if needed.
+/// @return the coupling term of E at the new Λ_k (coupling_penalty; 0 without coupling): E is the
+///         sum of the states' objectives plus it.
 /// @throws std::invalid_argument for invalid penalties (Penalty::validate), when the operator
-///         returns products of the wrong shape or with non-finite entries; NumericalError prefixed
-///         by "dataset k: " as update_dataset_state.
-void refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
+///         returns products of the wrong shape or with non-finite entries, or a coupled refit of
+///         fewer than all datasets; NumericalError prefixed by "dataset k: " as update_dataset_state.
+double refit_datasets(const CovarianceProducts& products, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
                     const GlassoOptions& glasso_options, const Index* ks, Index count,
                     std::vector<DatasetState>& states, int n_threads = 0);
 
 /// The same for datasets in memory (DatasetProducts).
-void refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
+double refit_datasets(const std::vector<Dataset>& data, const Eigen::Ref<const Matrix>& D, const Penalty& rho,
                     const GlassoOptions& glasso_options, const Index* ks, Index count,
                     std::vector<DatasetState>& states, int n_threads = 0);
 
