@@ -669,10 +669,10 @@ class _ProgressSearch:
         calls = []
 
         class Search(MetaGraphicalLassoBIC):
-            def _estimator(self, m, alpha, n_threads):
+            def _estimator(self, m, alpha, beta, n_threads):
                 calls.append(None)
                 progress.step(f"{'refit best ' if len(calls) > grid_size else ''}M={m} ρ={alpha:g}")
-                return super()._estimator(m, alpha, n_threads)
+                return super()._estimator(m, alpha, beta, n_threads)
 
         return Search(n_components, alphas, **params)
 

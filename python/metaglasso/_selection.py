@@ -1,4 +1,4 @@
-"""Choice of the number of factors M and the penalty ρ by the Bayesian information criterion."""
+"""Choice of the number of factors M, the penalty ρ and the coupling λ₂ by the Bayesian information criterion."""
 
 from __future__ import annotations
 
@@ -31,13 +31,19 @@ def _grid_values(values, name, check):
 
 
 class MetaGraphicalLassoBIC(_Base):
-    """MetaGraphicalLasso with M and ρ chosen by BIC (paper eq. 17) over a grid.
+    """MetaGraphicalLasso with M and ρ (and λ₂) chosen by BIC (paper eq. 17) over a grid.
 
     For every number of factors M the penalties are fitted from the largest to the smallest, each
     fit starting from the factors of the previous one (a warm start along ρ); every grid point is
     scored by :meth:`MetaGraphicalLasso.bic` on the data it was fitted to. The point of smallest BIC
     is then refitted from the estimator's own start (``init``, by default the PCA start), so that
     ``best_estimator_`` is exactly ``MetaGraphicalLasso(n_components=M, alpha=ρ, ...).fit(Xs)``.
+
+    With ``betas`` (and ``penalty="fused"`` or ``"group"``) λ₂ is a third axis: for every M the
+    (ρ, λ₂) grid is walked row by row in a serpentine — ρ from the largest, λ₂ from the largest on
+    the first row, back from the smallest on the next — so that each fit starts from a neighbour's
+    factors. BIC then counts the networks' distinct nonzero values
+    (:meth:`MetaGraphicalLasso.n_parameters`).
 
     Parameters
     ----------
@@ -47,6 +53,9 @@ class MetaGraphicalLassoBIC(_Base):
         Candidate penalties ρ >= 0: the common multiplier α of every dataset's penalty (with
         ``alpha_scaling="n_samples"`` dataset k gets ρ_k = α sqrt(N̄ / N_k); see
         :class:`MetaGraphicalLasso`).
+    betas : float or sequence of float, optional
+        Candidate λ₂ >= 0 of a fused or group penalty (``penalty`` given among ``params``). None:
+        the one ``beta`` of ``params`` (default 0), not searched.
     criterion : {"bic"}, default="bic"
         Model selection criterion (smaller is better).
     warm_start : bool, default=True
@@ -67,7 +76,7 @@ class MetaGraphicalLassoBIC(_Base):
     ----------
     results_ : list of dict
         One record per grid point, in fitting order, with keys ``n_components``, ``alpha`` (the
-        grid's ρ), ``alphas`` (the ρ_k of the datasets at that point, or None for a failed fit),
+        grid's ρ), ``beta`` (λ₂), ``alphas`` (the ρ_k of the datasets at that point, or None for a failed fit),
         ``bic``, ``objective``, ``nonzeros`` (Σ_k nnz(Λ_k), every entry as counted by BIC),
         ``n_parameters``, ``n_iter``, ``converged``, ``time`` (seconds) and ``error``: None, or the
         message of the :class:`NumericalError` of a fit that failed (its criterion is then
@@ -81,6 +90,8 @@ class MetaGraphicalLassoBIC(_Base):
         The chosen M.
     alpha_ : float
         The chosen ρ.
+    beta_ : float
+        The chosen λ₂ (the one ``beta`` when ``betas`` is None).
     best_estimator_ : MetaGraphicalLasso
         The fitted model at the chosen point.
 
@@ -94,10 +105,11 @@ class MetaGraphicalLassoBIC(_Base):
     3
     """
 
-    def __init__(self, n_components=(5, 10, 20), alphas=(0.03, 0.06, 0.09), *, criterion="bic",
+    def __init__(self, n_components=(5, 10, 20), alphas=(0.03, 0.06, 0.09), *, betas=None, criterion="bic",
                  warm_start=True, refit=True, n_jobs=None, **params):
         self.n_components = n_components
         self.alphas = alphas
+        self.betas = betas
         self.criterion = criterion
         self.warm_start = warm_start
         self.refit = refit
@@ -109,6 +121,13 @@ class MetaGraphicalLassoBIC(_Base):
         unknown = sorted(set(self._params) - forwarded)
         if unknown:
             raise ValueError(f"invalid MetaGraphicalLasso parameter(s) for the grid search: {unknown}")
+        if self.betas is None:
+            return (check_nonnegative(self._params.get("beta", 0.0), "beta"),)
+        if "beta" in self._params:
+            raise ValueError("give either betas (the grid of lambda_2) or beta, not both")
+        if self._params.get("penalty", "lasso") not in ("fused", "group"):
+            raise ValueError(f"betas needs penalty='fused' or 'group'; got penalty={self._params.get('penalty', 'lasso')!r}")
+        return tuple(sorted(_grid_values(self.betas, "betas", check_nonnegative), reverse=True))
 
     def get_params(self, deep=True):
         """Get the parameters of this search: its own and the :class:`MetaGraphicalLasso` parameters given.
@@ -179,17 +198,21 @@ class MetaGraphicalLassoBIC(_Base):
         """:meth:`MetaGraphicalLasso.get_feature_names_out` of ``best_estimator_``."""
         return self._best().get_feature_names_out(input_features)
 
-    def _estimator(self, m, alpha, n_threads):
+    def _estimator(self, m, alpha, beta, n_threads):
         params = dict(self._params)
         if n_threads is not None:
             params["n_threads"] = n_threads
+        params["beta"] = beta
         return MetaGraphicalLasso(n_components=m, alpha=alpha, **params)
 
-    def _chain(self, arrays, m, alphas, n_threads):
-        """Fits of one M along the penalties (largest first); returns (records, models)."""
+    def _chain(self, arrays, m, alphas, betas, n_threads):
+        """Fits of one M along the penalties (ρ largest first, λ₂ in a serpentine); returns (records,
+        models)."""
         records, models, previous = [], [], None
-        for alpha in alphas:
-            model = self._estimator(m, alpha, n_threads)
+        points = [(alpha, beta) for row, alpha in enumerate(alphas)
+                  for beta in (betas if row % 2 == 0 else betas[::-1])]
+        for alpha, beta in points:
+            model = self._estimator(m, alpha, beta, n_threads)
             if self.warm_start and previous is not None:
                 model.set_params(init=previous.components_)
             start = time.perf_counter()
@@ -198,17 +221,18 @@ class MetaGraphicalLassoBIC(_Base):
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     model.fit(arrays)
             except NumericalError as exc:
-                warnings.warn(f"the fit at n_components={m}, alpha={alpha:g} failed and is left out: {exc}",
-                              FitFailedWarning, stacklevel=4)
+                at = f"n_components={m}, alpha={alpha:g}" + (f", beta={beta:g}" if len(betas) > 1 else "")
+                warnings.warn(f"the fit at {at} failed and is left out: {exc}", FitFailedWarning, stacklevel=4)
                 records.append(dict(
-                    n_components=m, alpha=alpha, alphas=None, bic=np.inf, objective=np.inf, nonzeros=0,
+                    n_components=m, alpha=alpha, beta=beta, alphas=None, bic=np.inf, objective=np.inf, nonzeros=0,
                     n_parameters=0, n_iter=0, converged=False, time=time.perf_counter() - start, error=str(exc),
                 ))
                 models.append(None)
                 continue
             elapsed = time.perf_counter() - start
             records.append(dict(
-                n_components=m, alpha=alpha, alphas=[float(a) for a in model.alphas_], bic=model.bic(arrays),
+                n_components=m, alpha=alpha, beta=beta, alphas=[float(a) for a in model.alphas_],
+                bic=model.bic(arrays),
                 objective=float(model.objective_),
                 nonzeros=int(np.count_nonzero(model.precisions_)), n_parameters=model.n_parameters(),
                 n_iter=int(model.n_iter_), converged=bool(model.converged_), time=elapsed, error=None,
@@ -237,7 +261,7 @@ class MetaGraphicalLassoBIC(_Base):
         self : MetaGraphicalLassoBIC
             The fitted search.
         """
-        self._check_params()
+        betas = self._check_params()
         if self.criterion not in _CRITERIA:
             raise ValueError(f"criterion must be one of {_CRITERIA}; got {self.criterion!r}")
         ms = _grid_values(self.n_components, "n_components", check_positive_int)
@@ -257,20 +281,20 @@ class MetaGraphicalLassoBIC(_Base):
         chain_threads = None if threads is None or n_jobs == 1 else max(1, int(threads) // n_jobs)
 
         if n_jobs == 1 or len(ms) == 1:
-            chains = [self._chain(arrays, m, alphas, chain_threads) for m in ms]
+            chains = [self._chain(arrays, m, alphas, betas, chain_threads) for m in ms]
         else:
             with ThreadPoolExecutor(max_workers=min(n_jobs, len(ms))) as pool:
-                chains = list(pool.map(lambda m: self._chain(arrays, m, alphas, chain_threads), ms))
+                chains = list(pool.map(lambda m: self._chain(arrays, m, alphas, betas, chain_threads), ms))
         self.results_ = [rec for records, _ in chains for rec in records]
         models = [model for _, fitted in chains for model in fitted]
         if all(rec["error"] is not None for rec in self.results_):
             raise NumericalError(f"every fit of the grid failed; the first: {self.results_[0]['error']}")
         self.best_index_ = int(np.argmin([rec[self.criterion] for rec in self.results_]))
         best = self.results_[self.best_index_]
-        self.n_components_, self.alpha_ = best["n_components"], best["alpha"]
-        _warn_about_grid(self.results_, ms, alphas, best, self.criterion)
+        self.n_components_, self.alpha_, self.beta_ = best["n_components"], best["alpha"], best["beta"]
+        _warn_about_grid(self.results_, ms, alphas, betas, best, self.criterion)
         if self.refit:
-            self.best_estimator_ = self._estimator(self.n_components_, self.alpha_, None).fit(arrays)
+            self.best_estimator_ = self._estimator(self.n_components_, self.alpha_, self.beta_, None).fit(arrays)
         else:
             self.best_estimator_ = models[self.best_index_]
         best_model = self.best_estimator_  # the grid fits the validated arrays; record the input's names
@@ -284,12 +308,14 @@ class MetaGraphicalLassoBIC(_Base):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
-def _warn_about_grid(records, ms, alphas, best, criterion):
+def _warn_about_grid(records, ms, alphas, betas, best, criterion):
     """The search's own warnings: grid fits that stopped before converging (their criterion is that of
     the point they reached), and a choice at the edge of the grid (the optimum may lie beyond it)."""
     short = [r for r in records if r["error"] is None and not r["converged"]]
     if short:
-        listed = ", ".join(f"M={r['n_components']} alpha={r['alpha']:g} ({r['n_iter']} iterations)" for r in short)
+        listed = ", ".join(f"M={r['n_components']} alpha={r['alpha']:g}"
+                           + (f" beta={r['beta']:g}" if len(betas) > 1 else "") + f" ({r['n_iter']} iterations)"
+                           for r in short)
         warnings.warn(
             f"{len(short)} of the {len(records)} grid fits stopped before converging: {listed}; their {criterion} is "
             f"that of the point they reached (increase max_iter, or see converged in results_)",
@@ -301,16 +327,20 @@ def _warn_about_grid(records, ms, alphas, best, criterion):
     if len(alphas) > 1 and best["alpha"] in (min(alphas), max(alphas)):
         side = "smallest" if best["alpha"] == min(alphas) else "largest"
         edges.append(f"alpha={best['alpha']:g} is the {side} value tried")
+    # λ₂ = 0 is the independent fit, the end of the axis, so choosing it is no sign of a short grid.
+    if len(betas) > 1 and best["beta"] in (min(betas), max(betas)) and not (best["beta"] == min(betas) == 0):
+        side = "smallest" if best["beta"] == min(betas) else "largest"
+        edges.append(f"beta={best['beta']:g} is the {side} value tried")
     if edges:
         warnings.warn(f"the {criterion} is smallest at the edge of the grid: {' and '.join(edges)}; the optimum "
                       "may lie beyond it, extend the grid on that side", GridEdgeWarning, stacklevel=3)
 
 
-def select_model(Xs, n_components, alphas, *, criterion="bic", groupby=None, layer=None, min_cells=None,
-                 dataset_names=None, **kwargs):
-    """Choose M and ρ by BIC over a grid and refit the best model.
+def select_model(Xs, n_components, alphas, *, betas=None, criterion="bic", groupby=None, layer=None,
+                 min_cells=None, dataset_names=None, **kwargs):
+    """Choose M and ρ (and λ₂) by BIC over a grid and refit the best model.
 
-    A shortcut for ``MetaGraphicalLassoBIC(n_components, alphas, criterion=criterion,
+    A shortcut for ``MetaGraphicalLassoBIC(n_components, alphas, betas=betas, criterion=criterion,
     **kwargs).fit(Xs)``; see :class:`MetaGraphicalLassoBIC` for the procedure and the keyword
     arguments.
 
@@ -322,6 +352,8 @@ def select_model(Xs, n_components, alphas, *, criterion="bic", groupby=None, lay
         Candidate numbers M of latent factors.
     alphas : float or sequence of float
         Candidate penalties ρ >= 0.
+    betas : float or sequence of float, optional
+        Candidate λ₂ >= 0 of ``penalty="fused"`` or ``"group"`` (given in ``kwargs``).
     criterion : {"bic"}, default="bic"
         Model selection criterion.
     groupby, layer, min_cells, dataset_names : optional
@@ -332,7 +364,7 @@ def select_model(Xs, n_components, alphas, *, criterion="bic", groupby=None, lay
     Returns
     -------
     MetaGraphicalLassoBIC
-        Fitted: ``results_`` (the table), ``n_components_``, ``alpha_`` and ``best_estimator_``.
+        Fitted: ``results_`` (the table), ``n_components_``, ``alpha_``, ``beta_`` and ``best_estimator_``.
     """
-    return MetaGraphicalLassoBIC(n_components, alphas, criterion=criterion, **kwargs).fit(
+    return MetaGraphicalLassoBIC(n_components, alphas, betas=betas, criterion=criterion, **kwargs).fit(
         Xs, groupby=groupby, layer=layer, min_cells=min_cells, dataset_names=dataset_names)

@@ -9,7 +9,7 @@ import numpy as np
 from metaglasso import _core
 from metaglasso._validation import check_nonnegative, check_positive_int
 
-__all__ = ["FactorAnalysisTruth", "SyntheticTruth", "make_factor_analysis", "make_synthetic"]
+__all__ = ["FactorAnalysisTruth", "SyntheticTruth", "make_factor_analysis", "make_shared_networks", "make_synthetic"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,105 @@ def make_synthetic(n_features, n_samples, n_datasets, n_components, *, alpha_tru
     truth = SyntheticTruth(
         components=np.ascontiguousarray(D.T),
         precisions=np.stack(precisions),
+        covariances=np.stack(covariances),
+        noise_variances=np.array(noises),
+    )
+    return Xs, truth
+
+
+def make_shared_networks(n_features, n_samples, n_datasets, n_components, *, edge_probability=0.2,
+                         n_changes=2, edge_weight=(0.4, 0.8), factor_spread=3.0, noise_scale=0.1,
+                         random_state=None):
+    """Draw K datasets from the MGLASSO model whose latent networks are shared but for a few edges.
+
+    One network of M factors is drawn (each pair an edge with probability ``edge_probability``);
+    along the datasets in order it drifts: dataset k has the edges of dataset k − 1 with
+    ``n_changes`` pairs toggled (an edge removed, or a new one added). An edge has the same weight
+    in every dataset that has it — uniform in ``edge_weight`` with a random sign — so the truth is
+    exactly what a fused penalty along a chain assumes: equal entries, a few changes between
+    neighbours. Λ_k = S (c I + W_k) S, with one c for all datasets making the smallest eigenvalue of
+    every c I + W_k equal to 1 and S = diag(s_j), s_j geometric from 1 to ``factor_spread``: the
+    factors' variances differ (so that they are identifiable by variance, not only by the sparsity of
+    their network) while the partial correlations are those of c I + W_k. D, ε_k and the samples are
+    drawn as in :func:`make_synthetic`.
+
+    Parameters
+    ----------
+    n_features : int
+        V.
+    n_samples : int or sequence of int
+        N (the same for every dataset) or N_k per dataset.
+    n_datasets : int
+        K.
+    n_components : int
+        M < V, at least 2.
+    edge_probability : float, default=0.3
+        Probability that a pair of factors is an edge of the first network.
+    n_changes : int, default=2
+        Pairs toggled between consecutive datasets (at most M(M − 1)/2).
+    edge_weight : (float, float), default=(0.4, 0.8)
+        Range of |W_ij| of an edge.
+    factor_spread : float, default=3.0
+        s_M / s_1 >= 1: the factors' standard deviations span about this ratio.
+    noise_scale : float, default=0.1
+    random_state : int, numpy Generator or None
+
+    Returns
+    -------
+    Xs : list of K ndarrays of shape (n_samples_k, n_features)
+    truth : SyntheticTruth
+    """
+    V, K, M, sizes = _check_shape(n_features, n_samples, n_datasets, n_components)
+    if M < 2:
+        raise ValueError(f"n_components must be at least 2 for a network; got {M}")
+    p = check_nonnegative(edge_probability, "edge_probability")
+    if p > 1:
+        raise ValueError(f"edge_probability must be in [0, 1]; got {edge_probability!r}")
+    n_pairs = M * (M - 1) // 2
+    changes = check_nonnegative(n_changes, "n_changes")
+    if changes != int(changes) or changes > n_pairs:
+        raise ValueError(f"n_changes must be an integer in [0, {n_pairs}]; got {n_changes!r}")
+    low, high = (check_nonnegative(w, "edge_weight") for w in edge_weight)
+    if not low <= high:
+        raise ValueError(f"edge_weight must be (low, high) with low <= high; got {edge_weight!r}")
+    noise_scale = check_nonnegative(noise_scale, "noise_scale")
+    if not check_nonnegative(factor_spread, "factor_spread") >= 1:
+        raise ValueError(f"factor_spread must be >= 1; got {factor_spread!r}")
+    rng = np.random.default_rng(random_state)
+
+    D = _polar(rng.random((V, M)))
+    iu = np.triu_indices(M, 1)
+    weights = rng.uniform(low, high, n_pairs) * rng.choice([-1.0, 1.0], n_pairs)
+    present = rng.random(n_pairs) < p
+    networks = []
+    for k in range(K):
+        if k > 0:
+            present = present.copy()
+            present[rng.choice(n_pairs, int(changes), replace=False)] ^= True
+        W = np.zeros((M, M))
+        W[iu] = np.where(present, weights, 0.0)
+        networks.append(W + W.T)
+    shift = 1.0 - min(np.linalg.eigvalsh(W).min() for W in networks)
+    # Distinct factor variances (geometric from 1 to factor_spread², the largest first) make the
+    # factors identifiable by variance as well as by sparsity; the scaling leaves the partial
+    # correlations, and so the networks, as drawn.
+    scale = np.geomspace(1.0, float(factor_spread), M) if M > 1 else np.ones(1)
+    precisions = np.stack([(W + shift * np.eye(M)) * np.outer(scale, scale) for W in networks])
+    covariances, noises, Xs = [], [], []
+    for prec, n in zip(precisions, sizes):
+        cov = np.linalg.inv(prec)
+        cov = 0.5 * (cov + cov.T)
+        eps = abs(rng.normal(0.0, noise_scale))
+        L = np.linalg.cholesky(cov)
+        U = rng.standard_normal((n, M))
+        Wn = rng.standard_normal((n, V))
+        Wn -= (Wn @ D) @ D.T
+        Xs.append(U @ L.T @ D.T + np.sqrt(eps) * Wn)
+        covariances.append(cov)
+        noises.append(eps)
+    truth = SyntheticTruth(
+        components=np.ascontiguousarray(D.T),
+        precisions=precisions,
         covariances=np.stack(covariances),
         noise_variances=np.array(noises),
     )
