@@ -40,6 +40,21 @@ Riemannian gradient becomes ``G P S``. :func:`canonical_form` picks one represen
 by decreasing latent variance, each column of D with its largest entry positive), and
 :func:`fit_adam` and :func:`fit_lbfgs` return their result in it.
 
+Coupled networks
+----------------
+The K latent networks can also be estimated jointly (the joint graphical lasso of Danaher,
+Wang & Witten 2014): the model-level functions take ``penalty="fused"`` or ``"group"`` with a
+weight ``beta = β > 0``, and E gains, once,
+
+    fused:  P(Λ) = β Σ_{(k,l)} Σ_{i≠j} |Λ_k,ij − Λ_l,ij|   (all pairs k < l, or k, k+1),
+    group:  P(Λ) = β Σ_{i≠j} √(Σ_k Λ_k,ij²).
+
+ε_k is still eq. 16; the Λ_k at a fixed D solve the joint problem
+(:func:`joint_graphical_lasso`, objective :func:`joint_objective`, certificate
+:func:`joint_kkt_residual`) instead of K separate graphical lassos, and the gradient is still
+eq. 10, since the Λ_k are optimal and P does not involve D. ``penalty="lasso"`` (the default)
+or β = 0 is the model above, by the same code.
+
 The V × V covariance is never formed by the model functions: ``S_k D`` is computed as
 ``X_cᵀ (X_c D) / N_k``. Only :func:`objective_dense` (an independent check of the trace and
 log-determinant identities) and :func:`pca_initial_projection` form V × V matrices.
@@ -1533,23 +1548,83 @@ def _refit(data: _Dataset, D: np.ndarray, alpha: float, opts: dict, precision_in
     return _State(SD=SD, A=A, noise=eps, precision=precision, covariance=covariance, objective=L)
 
 
+@dataclass(frozen=True)
+class _Coupling:
+    """A penalty that couples the K networks: fused or group with β > 0."""
+
+    penalty: str
+    beta: float
+    fused_pairs: str
+
+
+def _check_coupling(penalty, beta, fused_pairs, alphas) -> _Coupling | None:
+    """Validate the model's coupling keywords; None when the datasets decouple.
+
+    ``penalty="lasso"`` and β = 0 leave every dataset its own graphical lasso (eq. 13), by the
+    same code as without the keywords. The fused penalty with β > 0 needs equal ρ_k
+    (:func:`joint_graphical_lasso`).
+    """
+    penalty, beta, fused_pairs = _check_joint_penalty(penalty, beta, fused_pairs)
+    if penalty == "lasso" or beta == 0.0:
+        return None
+    if penalty == "fused" and any(a != alphas[0] for a in alphas):
+        raise ValueError(
+            f"the fused penalty with beta > 0 needs the same alpha for every dataset; got alpha={alphas}"
+        )
+    return _Coupling(penalty=penalty, beta=beta, fused_pairs=fused_pairs)
+
+
+def _refit_joint(data, D, alphas, opts, coupling: _Coupling, warm_precisions) -> tuple[list[_State], float]:
+    """All K datasets at D with coupled networks: ε_k (eq. 16), the Λ_k of the joint graphical
+    lasso of the A_k (warm-started), each L_k with its ρ_k term, and the coupling P(Λ), which
+    belongs to no single dataset."""
+    V = D.shape[0]
+    projections = [d.project(D) for d in data]
+    A = np.array([A for _, A in projections])
+    covariances, precisions = joint_graphical_lasso(
+        A,
+        alphas,
+        coupling.beta,
+        coupling.penalty,
+        coupling.fused_pairs,
+        penalize_diagonal=opts["penalize_diagonal"],
+        tol=opts["tol"],
+        max_iter=opts["max_iter"],
+        precisions_init=warm_precisions,
+    )
+    states = []
+    for k, (d, (SD, A_k)) in enumerate(zip(data, projections)):
+        eps = noise_variance(d.trace, A_k, V)
+        L = dataset_objective(d.trace, A_k, precisions[k], eps, V, alphas[k], opts["penalize_diagonal"])
+        states.append(
+            _State(SD=SD, A=A_k, noise=eps, precision=precisions[k], covariance=covariances[k], objective=L)
+        )
+    return states, _coupling_value(precisions, coupling.beta, coupling.penalty, coupling.fused_pairs)
+
+
 def _euclidean_gradient_term(state: _State) -> np.ndarray:
     """Dataset k's share of eq. 10: ``2 S_k D (Λ_k − ε_k⁻¹ I)``."""
     M = state.precision.shape[0]
     return 2.0 * state.SD @ (state.precision - np.eye(M) / state.noise)
 
 
-def _profile(data, D, alphas, opts, warm_precisions):
+def _profile(data, D, alphas, opts, warm_precisions, coupling: _Coupling | None = None):
     """f(D), its Riemannian gradient and the datasets' states at D.
 
     ``alphas`` holds ρ_k for each dataset (K floats, as returned by :func:`_check_alpha`).
     ``warm_precisions`` (one (M, M) matrix per dataset, or None) warm-starts the graphical lasso.
+    With a ``coupling`` the Λ_k are refitted jointly and f adds P(Λ) once; the gradient is
+    eq. 10 all the same (the Λ_k are optimal for the joint problem, and P does not involve D).
     """
-    new_states = [
-        _refit(d, D, alphas[k], opts, None if warm_precisions is None else warm_precisions[k])
-        for k, d in enumerate(data)
-    ]
-    f = sum(s.objective for s in new_states)
+    if coupling is None:
+        new_states = [
+            _refit(d, D, alphas[k], opts, None if warm_precisions is None else warm_precisions[k])
+            for k, d in enumerate(data)
+        ]
+        f = sum(s.objective for s in new_states)
+    else:
+        new_states, coupling_value = _refit_joint(data, D, alphas, opts, coupling, warm_precisions)
+        f = sum(s.objective for s in new_states) + coupling_value
     G = np.zeros_like(D)
     for s in new_states:
         G += _euclidean_gradient_term(s)
@@ -1575,8 +1650,16 @@ def profile_objective(
     precisions_init=None,
     glasso_tol: float = 1e-12,
     glasso_max_iter: int = 10000,
+    penalty: str = "lasso",
+    beta: float = 0.0,
+    fused_pairs: str = "all",
 ):
     """Profile objective f(D) = min over Λ_k, ε_k of E, and its Riemannian gradient.
+
+    With ``penalty="fused"`` or ``"group"`` and β > 0 the latent networks are coupled:
+    E gains ``P(Λ)`` once (not per dataset; see :func:`joint_objective`), the Λ_k are the joint
+    graphical lasso of the A_k (:func:`joint_graphical_lasso`), ε_k is still eq. 16, and the
+    gradient is still eq. 10 (the envelope theorem at the jointly optimal Λ_k).
 
     Parameters
     ----------
@@ -1594,12 +1677,21 @@ def profile_objective(
     precisions_init : sequence of ndarray of shape (M, M), optional
         Warm starts of the graphical lasso, one per dataset.
     glasso_tol, glasso_max_iter
-        Passed to :func:`graphical_lasso`.
+        Passed to :func:`graphical_lasso`; with a coupling, to :func:`joint_graphical_lasso`
+        as its ``tol`` and ``max_iter``.
+    penalty : {"lasso", "fused", "group"}, default="lasso"
+        The coupling of the K latent networks; "lasso" leaves them independent.
+    beta : float, default=0.0
+        β >= 0 of the coupling. β = 0 (or ``penalty="lasso"``) gives bit-for-bit the result
+        without these keywords. The fused penalty with β > 0 needs one ρ for all datasets.
+    fused_pairs : {"all", "chain"}, default="all"
+        The pairs (k, l) of the fused penalty: all k < l, or consecutive datasets.
 
     Returns
     -------
     f : float
-        ``Σ_k L_k`` at the optimal ε_k (eq. 16) and Λ_k (eq. 13, with penalty ρ_k).
+        ``Σ_k L_k`` (+ ``P(Λ)``) at the optimal ε_k (eq. 16) and Λ_k (eq. 13, with penalty ρ_k,
+        or the joint problem).
     riemannian_gradient : ndarray of shape (V, M)
         Eq. 9 applied to eq. 10; the exact gradient of f on the Stiefel manifold.
     precisions : ndarray of shape (K, M, M)
@@ -1609,6 +1701,7 @@ def profile_objective(
     """
     data = _prepare(Xs, assume_centered)
     alphas = _check_alpha(alpha, len(data))
+    coupling = _check_coupling(penalty, beta, fused_pairs, alphas)
     D = _check_projection(D, data[0].Xc.shape[1])
     opts = {"penalize_diagonal": penalize_diagonal, "tol": glasso_tol, "max_iter": glasso_max_iter}
     warm = None
@@ -1616,7 +1709,7 @@ def profile_objective(
         warm = [np.asarray(P, dtype=np.float64) for P in precisions_init]
         if len(warm) != len(data):
             raise ValueError(f"precisions_init must hold {len(data)} matrices; got {len(warm)}")
-    f, grad, states = _profile(data, D, alphas, opts, warm)
+    f, grad, states = _profile(data, D, alphas, opts, warm, coupling)
     return (
         f,
         grad,
@@ -1634,12 +1727,16 @@ def objective_dense(
     *,
     penalize_diagonal: bool = True,
     assume_centered: bool = False,
+    penalty: str = "lasso",
+    beta: float = 0.0,
+    fused_pairs: str = "all",
 ) -> float:
     """E = Σ_k L_k computed densely from Φ_k (eqs. 5-6); for small V only.
 
     Forms ``Φ_k = D Σ_k Dᵀ + ε_k (I − D Dᵀ)`` with ``Σ_k = Λ_k⁻¹`` and evaluates
     ``tr(Φ_k⁻¹ S_k) − log|Φ_k⁻¹| + ρ_k‖Λ_k‖₁`` directly, an independent check of the trace and
-    log-determinant identities (eq. 14) used everywhere else.
+    log-determinant identities (eq. 14) used everywhere else. A coupling penalty P(Λ)
+    (:func:`joint_objective`) is added once.
 
     Parameters
     ----------
@@ -1654,16 +1751,21 @@ def objective_dense(
     penalize_diagonal : bool, default=True
         Include the diagonal of Λ_k in ‖Λ_k‖₁ (the paper's eq. 6).
     assume_centered : bool, default=False
+    penalty : {"lasso", "fused", "group"}, default="lasso"
+    beta : float, default=0.0
+    fused_pairs : {"all", "chain"}, default="all"
+        The coupling P(Λ) of :func:`joint_objective`, added once.
 
     Returns
     -------
     float
-        ``E = Σ_k L_k``.
+        ``E = Σ_k L_k + P(Λ)``.
     """
     if isinstance(Xs, np.ndarray) and Xs.ndim == 2:
         Xs = [Xs]
     Xs = list(Xs)
     alphas = _check_alpha(alpha, len(Xs))
+    penalty, beta, fused_pairs = _check_joint_penalty(penalty, beta, fused_pairs)
     D = np.asarray(D, dtype=np.float64)
     V = D.shape[0]
     total = 0.0
@@ -1676,6 +1778,8 @@ def objective_dense(
         if sign <= 0:
             raise np.linalg.LinAlgError("Φ_k is not positive definite")
         total += float(np.trace(np.linalg.solve(Phi, S))) + logdet_phi + rho * _l1(Lam, penalize_diagonal)
+    if penalty != "lasso" and beta != 0.0:
+        total += _coupling_value(np.asarray(precisions, dtype=np.float64), beta, penalty, fused_pairs)
     return total
 
 
@@ -1841,6 +1945,9 @@ def fit_adam(
     adam_eps: float = 1e-8,
     glasso_tol: float = 1e-12,
     glasso_max_iter: int = 10000,
+    penalty: str = "lasso",
+    beta: float = 0.0,
+    fused_pairs: str = "all",
 ) -> FitResult:
     """Algorithm 1 with Adam steps on the Stiefel manifold and mini-batches of datasets.
 
@@ -1853,6 +1960,10 @@ def fit_adam(
 
         t ← t + 1,  m ← β₁ m + (1 − β₁) g,  v ← β₂ v + (1 − β₂) g²,
         D ← polar(D − lr · m̂ / (√v̂ + eps)),  m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ).
+
+    With a coupling penalty (``penalty="fused"`` or ``"group"``, β > 0) the Λ_k of all K
+    datasets are refitted together by :func:`joint_graphical_lasso`, so every batch holds all K
+    datasets (a smaller ``batch_size`` raises ValueError), and the epoch loss adds P(Λ) once.
 
     The fit stops after ``max_iter`` epochs, or (when ``tol > 0``) from the second epoch on as
     soon as two successive epoch losses differ by at most ``tol · max(1, |latest − f_units|)``,
@@ -1883,7 +1994,13 @@ def fit_adam(
     beta1, beta2, adam_eps : float
         Adam constants.
     glasso_tol, glasso_max_iter
-        Passed to :func:`graphical_lasso`.
+        Passed to :func:`graphical_lasso`; with a coupling, to :func:`joint_graphical_lasso`
+        as its ``tol`` and ``max_iter``.
+    penalty : {"lasso", "fused", "group"}, default="lasso"
+        The coupling of the K latent networks; "lasso" leaves them independent.
+    beta : float, default=0.0
+        β >= 0 of the coupling; β = 0 gives bit-for-bit the fit without these keywords.
+    fused_pairs : {"all", "chain"}, default="all"
 
     Returns
     -------
@@ -1893,10 +2010,16 @@ def fit_adam(
     data = _prepare(Xs, assume_centered)
     K = len(data)
     alphas = _check_alpha(alpha, K)
+    coupling = _check_coupling(penalty, beta, fused_pairs, alphas)
     V = data[0].Xc.shape[1]
     D = _check_projection(D0, V).copy()
     opts = {"penalize_diagonal": penalize_diagonal, "tol": glasso_tol, "max_iter": glasso_max_iter}
     B = K if batch_size is None or batch_size == 0 or batch_size >= K else int(batch_size)
+    if coupling is not None and B < K:
+        raise ValueError(
+            f"penalty={coupling.penalty!r} with beta > 0 couples all {K} datasets, so each batch must hold all "
+            f"of them; got batch_size={batch_size}"
+        )
 
     m = np.zeros_like(D)
     v = np.zeros_like(D)
@@ -1911,11 +2034,18 @@ def fit_adam(
         epoch_loss = 0.0
         for start in range(0, K, B):
             G = np.zeros_like(D)
-            for k in order[start : start + B]:
-                warm = None if states[k] is None else states[k].precision
-                states[k] = _refit(data[k], D, alphas[k], opts, warm)
-                epoch_loss += states[k].objective
-                G += _euclidean_gradient_term(states[k])
+            if coupling is None:
+                for k in order[start : start + B]:
+                    warm = None if states[k] is None else states[k].precision
+                    states[k] = _refit(data[k], D, alphas[k], opts, warm)
+                    epoch_loss += states[k].objective
+                    G += _euclidean_gradient_term(states[k])
+            else:
+                warm = None if states[0] is None else [s.precision for s in states]
+                states, coupling_value = _refit_joint(data, D, alphas, opts, coupling, warm)
+                epoch_loss += sum(states[k].objective for k in order) + coupling_value
+                for k in order:
+                    G += _euclidean_gradient_term(states[k])
             g = riemannian_gradient(D, G)
             t += 1
             m = beta1 * m + (1.0 - beta1) * g
@@ -1929,7 +2059,7 @@ def fit_adam(
             break
 
     warm = [s.precision for s in states] if all(s is not None for s in states) else None
-    f, grad, final_states = _profile(data, D, alphas, opts, warm)
+    f, grad, final_states = _profile(data, D, alphas, opts, warm, coupling)
     return _result(D, final_states, f, grad, history, epoch, converged)
 
 
@@ -1992,8 +2122,15 @@ def fit_lbfgs(
     assume_centered: bool = False,
     glasso_tol: float = 1e-12,
     glasso_max_iter: int = 10000,
+    penalty: str = "lasso",
+    beta: float = 0.0,
+    fused_pairs: str = "all",
 ) -> FitResult:
     """Riemannian L-BFGS on the profile objective f(D).
+
+    With a coupling penalty (``penalty="fused"`` or ``"group"``, β > 0), f is the coupled
+    profile objective of :func:`profile_objective` (the joint graphical lasso, warm-started
+    between evaluations, and P(Λ) added once).
 
     Two-loop recursion over the last ``memory`` pairs ``(s_i, y_i)``, transported to the
     current tangent space by the projection ``P_D(v) = v − D sym(Dᵀv)`` and dropped when their
@@ -2030,7 +2167,13 @@ def fit_lbfgs(
         Penalise the diagonal of Λ_k as well (the paper's ‖·‖₁, eq. 6).
     assume_centered : bool, default=False
     glasso_tol, glasso_max_iter
-        Passed to :func:`graphical_lasso` (warm-started between evaluations).
+        Passed to :func:`graphical_lasso` (warm-started between evaluations); with a coupling,
+        to :func:`joint_graphical_lasso` as its ``tol`` and ``max_iter``.
+    penalty : {"lasso", "fused", "group"}, default="lasso"
+        The coupling of the K latent networks; "lasso" leaves them independent.
+    beta : float, default=0.0
+        β >= 0 of the coupling; β = 0 gives bit-for-bit the fit without these keywords.
+    fused_pairs : {"all", "chain"}, default="all"
 
     Returns
     -------
@@ -2039,6 +2182,7 @@ def fit_lbfgs(
     """
     data = _prepare(Xs, assume_centered)
     alphas = _check_alpha(alpha, len(data))
+    coupling = _check_coupling(penalty, beta, fused_pairs, alphas)
     V = data[0].Xc.shape[1]
     D = _check_projection(D0, V).copy()
     opts = {"penalize_diagonal": penalize_diagonal, "tol": glasso_tol, "max_iter": glasso_max_iter}
@@ -2047,7 +2191,7 @@ def fit_lbfgs(
     def inner(a, b):
         return float(np.sum(a * b))
 
-    f, g, states = _profile(data, D, alphas, opts, None)
+    f, g, states = _profile(data, D, alphas, opts, None, coupling)
     g0_norm = float(np.linalg.norm(g))
     stationary = 1e-10 * _objective_scale(data, f)  # a unit step changes f by less than its accuracy
     grad_target = max(np.sqrt(tol) * g0_norm, stationary)
@@ -2090,7 +2234,9 @@ def fit_lbfgs(
         accepted = None
         for _ in range(41):
             D_trial = polar_retraction(D + tau * p)
-            f_trial, g_trial, states_trial = _profile(data, D_trial, alphas, opts, [s.precision for s in states])
+            f_trial, g_trial, states_trial = _profile(
+                data, D_trial, alphas, opts, [s.precision for s in states], coupling
+            )
             if f_trial <= f + c1 * tau * slope:
                 accepted = (D_trial, f_trial, g_trial, states_trial)
                 break
