@@ -1174,6 +1174,8 @@ def joint_graphical_lasso(
     beta : float
         β >= 0.
     penalty : {"fused", "group", "lasso"}
+        "lasso" needs β = 0 and calls :func:`graphical_lasso` on each A_k (with its own
+        defaults; ``tol`` and ``max_iter`` are not used).
     fused_pairs : {"all", "chain"}
         The pairs of the fused penalty.
     penalize_diagonal : bool, default=False
@@ -1233,7 +1235,7 @@ def joint_graphical_lasso(
     best, best_gap = Z.copy(), np.inf
     tried = None
     for it in range(max_iter + 1):
-        if it % 10 == 0 and (it > 0 or precisions_init is not None):
+        if (it % 10 == 0 and (it > 0 or precisions_init is not None)) or it == max_iter:
             # The polished point of a new pattern first, then Z itself.
             labels = _pattern_labels(Z, beta, penalty, fused_pairs)
             candidates = [Z]
@@ -1409,31 +1411,34 @@ def joint_kkt_residual(
         return worst
 
     from scipy.optimize import linprog
-    from scipy.sparse import lil_matrix
+    from scipy.sparse import coo_matrix
 
-    # Variables: τ, then each block's free subgradients y ∈ [−1, 1]. Rows: ±(c − B y) <= τ.
+    # Variables: τ, then each block's free subgradients y ∈ [−1, 1]. Two rows per block and k:
+    # c_k − (B y)_k <= τ and −(c_k − (B y)_k) <= τ.
     n_vars = 1 + sum(B.shape[1] for _, B in blocks)
-    n_rows = 2 * K * len(blocks)
-    A_ub = lil_matrix((n_rows, n_vars))
-    b_ub = np.empty(n_rows)
+    rows, cols, values, b_ub = [], [], [], []
     row, col = 0, 1
     for c, B in blocks:
         for k in range(K):
-            A_ub[row, 0] = A_ub[row + 1, 0] = -1.0
-            for m in range(B.shape[1]):
-                if B[k, m] != 0.0:
-                    A_ub[row, col + m] = -B[k, m]  # c − B y <= τ
-                    A_ub[row + 1, col + m] = B[k, m]  # −(c − B y) <= τ
-            b_ub[row], b_ub[row + 1] = -c[k], c[k]
-            row += 2
+            for sign in (1.0, -1.0):
+                rows.append(row)
+                cols.append(0)
+                values.append(-1.0)
+                for m in np.flatnonzero(B[k]):
+                    rows.append(row)
+                    cols.append(col + m)
+                    values.append(-sign * B[k, m])
+                b_ub.append(-sign * c[k])
+                row += 1
         col += B.shape[1]
+    A_ub = coo_matrix((values, (rows, cols)), shape=(row, n_vars)).tocsr()
     cost = np.zeros(n_vars)
     cost[0] = 1.0
     bounds = [(0.0, None)] + [(-1.0, 1.0)] * (n_vars - 1)
     result = linprog(
         cost,
-        A_ub=A_ub.tocsr(),
-        b_ub=b_ub,
+        A_ub=A_ub,
+        b_ub=np.array(b_ub),
         bounds=bounds,
         method="highs",
         options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
