@@ -297,7 +297,9 @@ def model_data():
     return Xs
 
 
-@pytest.mark.parametrize("penalty, fused_pairs, beta", [("fused", "all", 0.05), ("fused", "chain", 0.05), ("group", "all", 0.1)])
+@pytest.mark.parametrize(
+    "penalty, fused_pairs, beta", [("fused", "all", 0.05), ("fused", "chain", 0.05), ("group", "all", 0.1)]
+)
 def test_profile_gradient_matches_finite_differences(model_data, penalty, fused_pairs, beta):
     D = ref.random_initial_projection(V_MODEL, M_MODEL, seed=21)
     kw = {"penalty": penalty, "beta": beta, "fused_pairs": fused_pairs, "glasso_tol": 1e-14}

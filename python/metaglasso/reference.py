@@ -44,7 +44,7 @@ Coupled networks
 ----------------
 The K latent networks can also be estimated jointly (the joint graphical lasso of Danaher,
 Wang & Witten 2014): the model-level functions take ``penalty="fused"`` or ``"group"`` with a
-weight ``beta = β > 0``, and E gains, once,
+weight ``beta = β > 0``, and E gains, once::
 
     fused:  P(Λ) = β Σ_{(k,l)} Σ_{i≠j} |Λ_k,ij − Λ_l,ij|   (all pairs k < l, or k, k+1),
     group:  P(Λ) = β Σ_{i≠j} √(Σ_k Λ_k,ij²).
@@ -674,7 +674,9 @@ def _check_joint_penalty(penalty, beta, fused_pairs) -> tuple[str, float, str]:
         raise ValueError(f"fused_pairs must be one of {_FUSED_PAIRS}; got {fused_pairs!r}")
     beta = _finite_nonnegative(beta, "beta")
     if penalty == "lasso" and beta != 0.0:
-        raise ValueError(f"beta couples the networks only with penalty='fused' or 'group'; got penalty='lasso', beta={beta!r}")
+        raise ValueError(
+            f"beta couples the networks only with penalty='fused' or 'group'; got penalty='lasso', beta={beta!r}"
+        )
     return penalty, beta, fused_pairs
 
 
@@ -710,7 +712,10 @@ def _off_diagonal(M: int) -> np.ndarray:
 
 
 def _coupling_value(precisions: np.ndarray, beta: float, penalty: str, fused_pairs: str) -> float:
-    """P(Λ): ``β Σ_{(k,l)} Σ_{i≠j} |Λ_k,ij − Λ_l,ij|`` (fused) or ``β Σ_{i≠j} ‖(Λ_k,ij)_k‖₂`` (group)."""
+    """The coupling P(Λ).
+
+    ``β Σ_{(k,l)} Σ_{i≠j} |Λ_k,ij − Λ_l,ij|`` (fused) or ``β Σ_{i≠j} ‖(Λ_k,ij)_k‖₂`` (group).
+    """
     if penalty == "lasso" or beta == 0.0:
         return 0.0
     off = _off_diagonal(precisions.shape[1])
@@ -1149,14 +1154,15 @@ def joint_graphical_lasso(
     is the linear term ``ρ_k tr Λ_k``: it is folded into ``Ã_k = A_k + ρ_k I``, and the
     nonsmooth part ``Q = Σ_k ρ_k ‖Λ_k‖₁,off + P`` acts off the diagonal only.
 
-    Algorithm: ADMM in the form of Danaher et al. (their Algorithm 1), for the split Θ = Z:
+    Algorithm: ADMM in the form of Danaher et al. (their Algorithm 1), for the split Θ = Z::
 
         Θ_k ← argmin tr(Ã_k Θ) − log|Θ| + (μ/2)‖Θ − Z_k + U_k‖²_F
-              (the eigenvectors of ``μ(Z_k − U_k) − Ã_k``, eigenvalues c → (c + √(c² + 4μ)) / 2μ),
-        Z   ← prox_{Q/μ}(Θ + U)   (exact, entry by entry: :func:`_joint_prox`),
-        U   ← U + Θ − Z,
+        Z   ← prox_{Q/μ}(Θ + U)
+        U   ← U + Θ − Z
 
-    with μ balanced between the primal and dual residuals (Boyd et al. 2011, §3.4.1). ADMM
+    The Θ-step keeps the eigenvectors of ``μ(Z_k − U_k) − Ã_k`` and maps its eigenvalues c to
+    ``(c + √(c² + 4μ)) / 2μ``; the prox is exact, entry by entry (:func:`_joint_prox`); μ is
+    balanced between the primal and dual residuals (Boyd et al. 2011, §3.4.1). ADMM
     finds the pattern of the solution (its zeros, its fused entries and their signs) long
     before it is accurate, so every 10 iterations the pattern of Z is polished: Newton's method
     on the pattern, where the objective is smooth (:func:`_polish`). The solver stops when the
