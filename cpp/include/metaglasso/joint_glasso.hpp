@@ -46,26 +46,27 @@ double joint_glasso_objective(const std::vector<Matrix>& S, const std::vector<do
                               const std::vector<Matrix>& precisions, const Coupling& coupling,
                               bool penalize_diagonal);
 
-/// Optimality residual of the joint problem at Λ (positive definite): the largest entry of
-/// |Λ_k − prox_P(Λ_k − c² (S_k − Λ_k⁻¹))| / c, c = the mean diagonal of the S_k, P the
-/// penalties (the ℓ1 terms and the coupling) scaled by c². Zero exactly at the solution; it is the
-/// step of a proximal gradient method in units where the S_k have unit mean diagonal. +inf when
+/// Optimality residual of the joint problem at Λ (positive definite), in units where the S_k have
+/// unit mean diagonal c (S' = S/c, Λ' = cΛ, penalties ρ_k/c and β/c): the largest entry of
+/// |Λ'_k − prox(Λ'_k − (S'_k − Λ'_k⁻¹))|, prox that of the scaled penalties (the ℓ1 terms and the
+/// coupling). It is the step of a proximal gradient method, zero exactly at the solution. +inf when
 /// some Λ_k is not positive definite.
 double joint_glasso_residual(const std::vector<Matrix>& S, const std::vector<double>& rho,
                              const std::vector<Matrix>& precisions, const Coupling& coupling,
                              bool penalize_diagonal);
 
-// Method (cpp/src/joint_glasso.cpp). The problem is solved in units where the S_k have unit mean
-// diagonal. A warm start is first polished on its own pattern: the entries that are zero stay zero,
-// the entries that are fused (equal across linked datasets) stay fused, and Newton's method with
-// conjugate gradients minimises the (then smooth) objective over the rest. When the result passes
-// the optimality test — joint_glasso_residual at most max(tol, 1e-13) — it is returned; between
-// nearby problems (successive evaluations of a fit) this is the common case. Otherwise ADMM
+// Method (cpp/src/joint_glasso.cpp). The problem is solved in the scaled units above. A warm start
+// is first polished on its own pattern: the entries that are zero stay zero, the entries that are
+// fused (equal across linked datasets) stay fused, and Newton's method with conjugate gradients
+// minimises the (then smooth) objective over the rest. When the result passes the optimality test —
+// joint_glasso_residual at most max(tol, 1e-13) — it is returned; between nearby problems
+// (successive evaluations of a fit) this is the common case. If not, the proximal gradient step of
+// the test, which has the new pattern when it changed little, is polished once more. Otherwise ADMM
 // (Danaher et al.'s, with the exact proximal operators: soft thresholding and group shrinkage for
 // the group penalty; soft thresholding of the total-variation denoiser for the fused one — the taut
-// string along a chain, isotonic regression for all pairs) runs to a tolerance that tightens by 100
-// each round, each round followed by the same polish and test. result.converged says whether the
-// test passed within options.max_iter ADMM iterations; result.gap holds the residual.
+// string along a chain, isotonic regression for all pairs) runs to a tolerance of 1e-3 that tightens
+// by 100 each round, each round followed by the same polish and test. result.converged says whether
+// the test passed within options.max_iter ADMM iterations; result.gap holds the residual.
 
 /// Reusable joint solver (buffers kept between calls; not safe for concurrent use).
 class JointGlassoSolver {
