@@ -263,6 +263,42 @@ def test_fit_takes_the_penalty_options(files, tmp_path, capsys):
     assert "off-diagonal entries of Λ_k" in report and "ρ_k = " in report and "kept start" in report
 
 
+def test_fit_and_select_take_the_network_coupling(files, tmp_path, capsys):
+    # --penalty, --beta and --fused-pairs reach the estimator: the same answer as from Python.
+    from metaglasso import MetaGraphicalLasso
+
+    d, csv, labels, gmt, data = files
+    out = tmp_path / "fused"
+    rc, stdout, err = _run(["fit", csv, "--group", "grp", "--index-col", "date", "-M", M, "--alpha", 0.05,
+                            "--penalty", "fused", "--beta", 0.05, "--fused-pairs", "chain", "--out", out,
+                            "--no-figures", "--no-progress"], capsys)
+    assert rc == 0, err
+    assert "fused λ₂=0.05" in stdout
+    model = load_model(out / "model.npz")
+    assert (model.penalty, model.beta, model.fused_pairs) == ("fused", 0.05, "chain") and model._coupled()
+    read = pd.read_csv(csv)
+    frames = [g.drop(columns=["grp", "date"]).to_numpy() for _, g in read.groupby("grp", sort=False)]
+    python = MetaGraphicalLasso(n_components=M, alpha=0.05, penalty="fused", beta=0.05, fused_pairs="chain").fit(frames)
+    np.testing.assert_array_equal(model.components_, python.components_)
+    np.testing.assert_array_equal(model.precisions_, python.precisions_)
+    assert "fused, λ₂ = 0.05, chain pairs" in (out / "report.html").read_text()
+
+    out = tmp_path / "group"
+    rc, _, err = _run(["select", csv, "--group", "grp", "--drop", "date", "-M", 1, 2, "--alphas", 0.05, 0.2,
+                       "--penalty", "group", "--beta", 0.1, "--out", out, "--no-figures", "--quiet"], capsys)
+    assert rc == 0, err
+    model = load_model(out / "model.npz")
+    assert (model.penalty, model.beta, model.fused_pairs) == ("group", 0.1, "all")
+    assert read_metadata(out / "model.npz")["params"]["penalty"] == "group"
+
+    for extra, needle in ((["--beta", 0.1], "--beta applies to --penalty fused or group"),
+                          (["--penalty", "group", "--beta", 0.1, "--fused-pairs", "chain"],
+                           "--fused-pairs applies to --penalty fused")):
+        rc, _, err = _run(["fit", csv, "--group", "grp", "--drop", "date", "-M", M, "--out", tmp_path / "x"] + extra,
+                          capsys)
+        _one_line_error(rc, err, needle)
+
+
 @pytest.mark.parametrize("command", ["fit", "select"])
 def test_cli_defaults_are_the_estimators(command):
     # Every estimator option of the CLI defaults to MetaGraphicalLasso's own default.
@@ -276,7 +312,8 @@ def test_cli_defaults_are_the_estimators(command):
         expected = defaults[name]
         assert value == expected or (name == "random_state" and value is None), (name, value, expected)
     assert set(params) >= {"penalize_diagonal", "alpha_scaling", "n_init", "solver", "init", "tol", "max_iter",
-                           "learning_rate", "batch_size", "representation", "compress", "assume_centered"}
+                           "learning_rate", "batch_size", "representation", "compress", "assume_centered", "penalty",
+                           "beta", "fused_pairs"}
     if command == "fit":
         assert args.alpha == defaults["alpha"] and args.n_components == defaults["n_components"]
     else:

@@ -402,7 +402,8 @@ def _estimator_params(args):
     return dict(solver=args.solver, init=args.init, max_iter=args.max_iter, tol=args.tol,
                 learning_rate=args.learning_rate, batch_size=args.batch_size, random_state=args.seed,
                 n_threads=args.n_threads, penalize_diagonal=args.penalize_diagonal,
-                alpha_scaling=args.alpha_scaling, n_init=args.n_init, representation=args.representation,
+                alpha_scaling=args.alpha_scaling, penalty=args.penalty, beta=args.beta,
+                fused_pairs=args.fused_pairs, n_init=args.n_init, representation=args.representation,
                 compress=args.compress, assume_centered=args.assume_centered)
 
 
@@ -551,10 +552,21 @@ def _penalty_text(model):
     return rho + ("; all entries of Λ_k" if model.penalize_diagonal else "; off-diagonal entries of Λ_k")
 
 
+def _coupling_text(model):
+    """The penalty that relates the K networks, in words."""
+    penalty = getattr(model, "penalty", "lasso")
+    beta = float(getattr(model, "beta", 0.0))
+    if penalty == "lasso" or beta == 0:
+        return "none (independent networks)"
+    pairs = f", {model.fused_pairs} pairs" if penalty == "fused" else ""
+    return f"{penalty}, λ₂ = {beta:g}{pairs}"
+
+
 def _model_info(model):
     M, V = model.components_.shape
     K = model.precisions_.shape[0]
     return [("datasets K", K), ("variables V", V), ("factors M", M), ("penalty ρ", _penalty_text(model)),
+            ("network coupling", _coupling_text(model)),
             ("solver", model.solver), ("iterations", f"{model.n_iter_} (converged: {model.converged_})"),
             ("objective E", f"{model.objective_:.8g}")] + _starts_info(model) + [
             ("edges per dataset", ", ".join(str(int(np.count_nonzero(np.triu(p, 1)))) for p in model.precisions_))]
@@ -622,10 +634,19 @@ def _check_out(args):
         raise CLIError(f"--out {args.out!r} exists and is not a directory")
 
 
+def _check_coupling(args):
+    """Refuse options of the fused and group penalties that the chosen penalty would ignore."""
+    if args.beta != 0 and args.penalty == "lasso":
+        raise CLIError("--beta applies to --penalty fused or group (the lasso fits the networks independently)")
+    if args.fused_pairs != "all" and args.penalty != "fused":
+        raise CLIError("--fused-pairs applies to --penalty fused")
+
+
 def _cmd_fit(args):
     from metaglasso import MetaGraphicalLasso, interpret
 
     _check_out(args)
+    _check_coupling(args)
     inp = load_input(args)
     V = inp.frames[0].shape[1]
     if not 1 <= args.n_components < V:
@@ -652,7 +673,8 @@ def _cmd_fit(args):
                             info=[("data", inp.description), ("BIC", f"{bic:.8g}"), ("fit time", f"{elapsed:.1f} s")])
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
-    print(f"fitted M={args.n_components} ρ={args.alpha:g} on {inp.description} in {elapsed:.1f} s "
+    coupling = f" {args.penalty} λ₂={args.beta:g}" if model._coupled() else ""
+    print(f"fitted M={args.n_components} ρ={args.alpha:g}{coupling} on {inp.description} in {elapsed:.1f} s "
           f"({model.n_iter_} iterations, converged: {model.converged_}); BIC {bic:.6g}")
     print(f"wrote {args.out}: {', '.join(written)}")
     return 0
@@ -681,6 +703,7 @@ def _cmd_select(args):
     from metaglasso import interpret
 
     _check_out(args)
+    _check_coupling(args)
     inp = load_input(args)
     V = inp.frames[0].shape[1]
     bad = [m for m in args.n_components if not 1 <= m < V]
@@ -820,6 +843,16 @@ def _add_model_options(p):
                    help="penalise every entry of each latent precision Λ_k, the paper's |Λ_k|_1 (default); "
                         "--no-penalize-diagonal penalises the off-diagonal entries only, which leaves the "
                         "objective unbounded when a dataset has no more samples than variables")
+    p.add_argument("--penalty", choices=["lasso", "fused", "group"], default="lasso",
+                   help="how the K latent networks are related: lasso fits them independently (default, the "
+                        "paper's model); fused adds beta * sum |Lambda_k,ij - Lambda_l,ij| over pairs of datasets, "
+                        "which makes entries equal across datasets; group adds beta * sum ||(Lambda_1,ij, ..., "
+                        "Lambda_K,ij)||_2, which favours one edge set with weights of their own")
+    p.add_argument("--beta", type=float, default=0.0,
+                   help="lambda_2 >= 0 of the fused or group penalty (default 0: independent networks)")
+    p.add_argument("--fused-pairs", choices=["all", "chain"], default="all",
+                   help="the pairs of datasets --penalty fused links: every pair (default) or consecutive "
+                        "datasets only (chain, for ordered datasets such as years)")
     p.add_argument("--alpha-scaling", choices=["none", "n_samples"], default="none",
                    help="n_samples: dataset k's penalty is rho * sqrt(mean N / N_k), larger for small datasets "
                         "(default none: the same rho for all)")
