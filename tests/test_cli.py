@@ -54,9 +54,9 @@ def test_fit_writes_tables_figures_report(files, tmp_path, capsys):
                            capsys)
     assert rc == 0, err
     for name in ("model.npz", "loadings.csv", "scores.csv", "variances.csv", "variance_explained.csv", "edges.csv",
-                 "characteristic_variables.csv", "label_enrichment.csv", "label_enrichment_summary.csv",
-                 "gene_set_enrichment.csv", "networks.png", "variances.png", "scores.png", "objective.png",
-                 "report.html"):
+                 "edge_differences.csv", "characteristic_variables.csv", "label_enrichment.csv",
+                 "label_enrichment_summary.csv", "gene_set_enrichment.csv", "networks.png", "edge_differences.png",
+                 "variances.png", "scores.png", "objective.png", "report.html"):
         assert (out / name).exists(), name
     assert "wrote" in stdout
     # Numbers as text, converted by NumPy (correctly rounded): pandas 2's own parser can be an ulp off.
@@ -77,17 +77,26 @@ def test_fit_writes_tables_figures_report(files, tmp_path, capsys):
     assert read_metadata(out / "model.npz")["user"]["command"] == "fit"
     enr = pd.read_csv(out / "label_enrichment.csv", keep_default_na=False)
     assert set(enr["level"]) <= {"sector", "industry"}
+    differences = pd.read_csv(out / "edge_differences.csv")
+    assert list(differences.columns) == ["factor_i", "factor_j", "n_datasets", "status", "n_values", "equal",
+                                         "max_difference", "alpha", "beta", "gamma"]
+    edges = pd.read_csv(out / "edges.csv")
+    assert differences["n_datasets"].sum() == len(edges)
+    assert set(zip(differences["factor_i"], differences["factor_j"])) == set(zip(edges["factor_i"], edges["factor_j"]))
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 5
     assert "Partial-correlation networks" in html and "Label over-representation" in html
+    assert "<h2>Shared and differing edges</h2>" in html and "fitted independently" in html
+    assert "edge_differences.csv" in html and "solid edges are in every dataset" in html
 
     # rebuild the report from the model and the tables beside it
     rebuilt = tmp_path / "rebuilt"
     rc, stdout, err = _run(["report", out / "model.npz", "--out", rebuilt], capsys)
     assert rc == 0, err
     html2 = (rebuilt / "report.html").read_text()
-    assert html2.count("data:image/png;base64,") == 4
-    assert "Label over-representation" in html2
+    assert html2.count("data:image/png;base64,") == 5
+    assert "Label over-representation" in html2 and "Shared and differing edges" in html2
+    assert (rebuilt / "edge_differences.csv").read_text() == (out / "edge_differences.csv").read_text()
 
 
 def _one_line_error(rc, err, *needles):
@@ -263,6 +272,49 @@ def test_fit_takes_the_penalty_options(files, tmp_path, capsys):
     assert "off-diagonal entries of Λ_k" in report and "ρ_k = " in report and "kept start" in report
 
 
+def test_fit_and_select_take_the_network_coupling(files, tmp_path, capsys):
+    # --penalty, --beta and --fused-pairs reach the estimator: the same answer as from Python.
+    from metaglasso import MetaGraphicalLasso
+
+    d, csv, labels, gmt, data = files
+    out = tmp_path / "fused"
+    rc, stdout, err = _run(["fit", csv, "--group", "grp", "--index-col", "date", "-M", M, "--alpha", 0.05,
+                            "--penalty", "fused", "--beta", 0.05, "--fused-pairs", "chain", "--out", out,
+                            "--no-figures", "--no-progress"], capsys)
+    assert rc == 0, err
+    assert "fused λ₂=0.05" in stdout
+    model = load_model(out / "model.npz")
+    assert (model.penalty, model.beta, model.fused_pairs) == ("fused", 0.05, "chain") and model._coupled()
+    read = pd.read_csv(csv)
+    frames = [g.drop(columns=["grp", "date"]).to_numpy() for _, g in read.groupby("grp", sort=False)]
+    python = MetaGraphicalLasso(n_components=M, alpha=0.05, penalty="fused", beta=0.05, fused_pairs="chain").fit(frames)
+    np.testing.assert_array_equal(model.components_, python.components_)
+    np.testing.assert_array_equal(model.precisions_, python.precisions_)
+    html = (out / "report.html").read_text()
+    assert "fused, λ₂ = 0.05, chain pairs" in html and "The fused penalty (λ₂ = 0.05, chain pairs)" in html
+    differences = pd.read_csv(out / "edge_differences.csv")
+    from metaglasso import interpret
+
+    expected = interpret.edge_differences_table(python, dataset_names=["alpha", "beta", "gamma"])
+    assert list(differences["n_values"]) == list(expected["n_values"])
+    assert list(differences["equal"]) == list(expected["equal"])
+
+    out = tmp_path / "group"
+    rc, _, err = _run(["select", csv, "--group", "grp", "--drop", "date", "-M", 1, 2, "--alphas", 0.05, 0.2,
+                       "--penalty", "group", "--beta", 0.1, "--out", out, "--no-figures", "--quiet"], capsys)
+    assert rc == 0, err
+    model = load_model(out / "model.npz")
+    assert (model.penalty, model.beta, model.fused_pairs) == ("group", 0.1, "all")
+    assert read_metadata(out / "model.npz")["params"]["penalty"] == "group"
+
+    for extra, needle in ((["--beta", 0.1], "--beta applies to --penalty fused or group"),
+                          (["--penalty", "group", "--beta", 0.1, "--fused-pairs", "chain"],
+                           "--fused-pairs applies to --penalty fused")):
+        rc, _, err = _run(["fit", csv, "--group", "grp", "--drop", "date", "-M", M, "--out", tmp_path / "x"] + extra,
+                          capsys)
+        _one_line_error(rc, err, needle)
+
+
 @pytest.mark.parametrize("command", ["fit", "select"])
 def test_cli_defaults_are_the_estimators(command):
     # Every estimator option of the CLI defaults to MetaGraphicalLasso's own default.
@@ -276,7 +328,8 @@ def test_cli_defaults_are_the_estimators(command):
         expected = defaults[name]
         assert value == expected or (name == "random_state" and value is None), (name, value, expected)
     assert set(params) >= {"penalize_diagonal", "alpha_scaling", "n_init", "solver", "init", "tol", "max_iter",
-                           "learning_rate", "batch_size", "representation", "compress", "assume_centered"}
+                           "learning_rate", "batch_size", "representation", "compress", "assume_centered", "penalty",
+                           "beta", "fused_pairs"}
     if command == "fit":
         assert args.alpha == defaults["alpha"] and args.n_components == defaults["n_components"]
     else:
@@ -302,3 +355,14 @@ def test_min_samples_drops_small_groups_with_a_note(files, tmp_path, capsys):
     rc, _, err = _run(["fit", path, "--split", 50, "--min-samples", 3, "--drop", "grp", "date", "-M", M,
                        "--out", tmp_path / "split", "--no-figures", "--no-progress"], capsys)
     assert rc == 1 and "--min-samples applies to --group only" in err
+
+
+def test_edge_difference_columns_avoid_the_table_columns():
+    from types import SimpleNamespace
+
+    from metaglasso._cli import _column_names
+
+    model = SimpleNamespace(components_=np.eye(2, 4), precisions_=np.stack([np.eye(2)] * 2))
+    assert _column_names(model) == [0, 1]
+    model.dataset_names_ = ["status", "other"]
+    assert _column_names(model) == ["dataset status", "dataset other"]

@@ -131,3 +131,36 @@ def test_callback_is_not_stored(data, tmp_path):
     loaded = load_model(save_model(model, tmp_path / "model.npz"))
     assert loaded.callback is None and loaded.warm_start is True
     np.testing.assert_array_equal(model.components_, loaded.components_)
+
+
+@pytest.mark.parametrize("penalty, beta, pairs", [("fused", 0.05, "chain"), ("group", 0.1, "all")])
+def test_network_coupling_roundtrip(data, tmp_path, penalty, beta, pairs):
+    """penalty, beta and fused_pairs come back: the BIC counts fused values as the saved model does."""
+    model = MetaGraphicalLasso(n_components=M, alpha=0.03, penalty=penalty, beta=beta, fused_pairs=pairs).fit(data)
+    path = save_model(model, tmp_path / "coupled.npz")
+    meta = read_metadata(path)
+    assert (meta["params"]["penalty"], meta["params"]["beta"], meta["params"]["fused_pairs"]) == (penalty, beta, pairs)
+    loaded = load_model(path)
+    assert (loaded.penalty, loaded.beta, loaded.fused_pairs) == (penalty, beta, pairs) and loaded._coupled()
+    _same_model(model, loaded, data)
+    assert loaded.n_parameters() == model.n_parameters()
+    if penalty == "fused":
+        assert model.n_network_parameters() < int(np.count_nonzero(model.precisions_))  # some entries fused
+    a, b = interpret.edge_differences_table(model), interpret.edge_differences_table(loaded)
+    assert a.equals(b)
+
+
+def test_files_without_the_coupling_parameters_load_as_lasso(data, tmp_path):
+    """Files written before the fused and group penalties hold no penalty, beta or fused_pairs."""
+    model = MetaGraphicalLasso(n_components=M, alpha=0.03).fit(data)
+    path = save_model(model, tmp_path / "model.npz")
+    with np.load(path) as z:
+        arrays = {f: z[f] for f in z.files}
+    meta = json.loads(str(arrays["metadata"][()]))
+    for name in ("penalty", "beta", "fused_pairs"):
+        del meta["params"][name]
+    arrays["metadata"] = np.asarray(json.dumps(meta))
+    np.savez(tmp_path / "old.npz", **arrays)
+    loaded = load_model(tmp_path / "old.npz")
+    assert (loaded.penalty, loaded.beta, loaded.fused_pairs) == ("lasso", 0.0, "all") and not loaded._coupled()
+    _same_model(model, loaded, data)

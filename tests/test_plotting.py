@@ -96,6 +96,89 @@ def test_networks_with_truth_and_model(fitted):
     _render(fig)
 
 
+def _shared_precisions():
+    """Three 4 × 4 precision matrices: (0, 1) in all three with one value, (0, 2) in all three with
+    two values, (1, 3) in datasets 0 and 2, (2, 3) in dataset 1 only."""
+    P = np.stack([2.0 * np.eye(4) for _ in range(3)])
+    for (i, j), vals in {(0, 1): [-0.5, -0.5, -0.5], (0, 2): [-0.2, -0.2, -0.3], (1, 3): [0.3, 0.0, 0.3],
+                         (2, 3): [0.0, -0.4, 0.0]}.items():
+        P[:, i, j] = P[:, j, i] = vals
+    return P
+
+
+def _heat_map(fig):
+    (ax,) = [ax for ax in fig.axes if ax.images]
+    return ax, ax.images[0].get_array()
+
+
+def test_edge_differences_heat_map():
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(components_=np.eye(4, 6), precisions_=_shared_precisions())
+    fig = plotting.plot_edge_differences(model, dataset_names=["a", "b", "c"])
+    ax, data = _heat_map(fig)
+    assert data.shape == (4, 3)  # rows: edges in the table's order; columns: datasets
+    np.testing.assert_array_equal(np.ma.getmaskarray(data), [[1, 0, 1], [0, 1, 0], [0, 0, 0], [0, 0, 0]])
+    table = interpret.edge_differences_table(model, dataset_names=["a", "b", "c"])
+    np.testing.assert_array_equal(data.filled(0.0), table[["a", "b", "c"]].to_numpy())
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["f2–f3", "f1–f3", "f0–f2", "f0–f1"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    (right,) = ax.child_axes
+    assert [t.get_text() for t in right.get_yticklabels()] == ["differs (1/3)", "differs (2/3)", "shared", "fused"]
+    (dots,) = [c for c in ax.collections if c.get_label() == "present"]
+    assert len(dots.get_offsets()) == 9  # one per (edge, dataset) present: 1 + 2 + 3 + 3
+    vmin, vmax = ax.images[0].get_clim()
+    assert vmin == -vmax and vmax == pytest.approx(0.25, rel=1e-15)  # symmetric: the largest |partial correlation|
+    assert ax.get_title() == "4 edges: 2 in all 3 datasets (1 fused), 2 differ"
+    _render(fig)
+
+    fig = plotting.plot_edge_differences(model, max_edges=3)
+    ax, data = _heat_map(fig)
+    assert data.shape == (3, 3)
+    assert ax.get_title().splitlines()[1].startswith("showing 3 of 4 edges (max_edges=3)")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+    _render(fig)
+    assert _heat_map(plotting.plot_edge_differences(model, max_edges=None))[1].shape == (4, 3)
+
+    fig = plotting.plot_edge_differences(model, tol=0.3)  # no edge is that strong
+    assert not any(ax.images for ax in fig.axes)
+    assert any(t.get_text() == "no edges" for t in fig.axes[0].texts)
+    _render(fig)
+    with pytest.raises(ValueError, match="max_edges must be an integer >= 1 or None"):
+        plotting.plot_edge_differences(model, max_edges=0)
+
+
+def test_edge_differences_of_a_fit(fitted):
+    _, _, model = fitted
+    _, ax = plt.subplots()
+    fig = plotting.plot_edge_differences(model, ax=ax, max_edges=5)
+    assert fig is ax.figure
+    n = len(interpret.edge_differences_table(model))
+    assert ax.images[0].get_array().shape == (min(n, 5), 3)
+    assert ("showing 5 of" in ax.get_title()) == (n > 5)
+    _render(fig)
+
+
+def test_networks_show_shared_edges_solid():
+    P = _shared_precisions()
+    pos = plotting.network_layout(np.zeros((4, 4)))
+    fig = plotting.plot_networks(P, show_shared=True)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    for k, ax in enumerate(axes):
+        lines = _edges(ax)
+        pairs = [tuple(sorted(int(np.argmin(np.linalg.norm(pos - end, axis=1))) for end in seg))
+                 for seg in lines.get_segments()]
+        solid = {pair: dashes is None for pair, (_, dashes) in zip(pairs, lines.get_linestyles())}
+        expected = {(0, 1): True, (0, 2): True, (1, 3): False, (2, 3): False}  # (0, 1), (0, 2): in every dataset
+        assert solid == {pair: expected[pair] for pair in pairs}, k
+    assert len(fig.legends[0].get_texts()) == 4
+    plain = plotting.plot_networks(P)
+    assert all(dashes is None for ax in plain.axes if ax.get_visible()
+               for _, dashes in _edges(ax).get_linestyles())
+    assert len(plain.legends[0].get_texts()) == 2
+    _render(fig)
+
+
 def test_other_figures_render(fitted):
     Xs, _, model = fitted
     _render(plotting.plot_variances(model, dataset_names=["a", "b", "c"]))

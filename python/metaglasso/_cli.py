@@ -402,7 +402,8 @@ def _estimator_params(args):
     return dict(solver=args.solver, init=args.init, max_iter=args.max_iter, tol=args.tol,
                 learning_rate=args.learning_rate, batch_size=args.batch_size, random_state=args.seed,
                 n_threads=args.n_threads, penalize_diagonal=args.penalize_diagonal,
-                alpha_scaling=args.alpha_scaling, n_init=args.n_init, representation=args.representation,
+                alpha_scaling=args.alpha_scaling, penalty=args.penalty, beta=args.beta,
+                fused_pairs=args.fused_pairs, n_init=args.n_init, representation=args.representation,
                 compress=args.compress, assume_centered=args.assume_centered)
 
 
@@ -469,6 +470,8 @@ def write_outputs(out, model, *, args, save=None, Xs=None, scores=None, search_r
     variances = table("variances.csv", interpret.variances_table(model))
     explained = table("variance_explained.csv", interpret.variance_explained_table(model))
     edges = table("edges.csv", interpret.edges_table(model))
+    differences = table("edge_differences.csv",
+                        interpret.edge_differences_table(model, dataset_names=_column_names(model)))
     charvars = table("characteristic_variables.csv", enrichment.characteristic_variables(model, c=c))
     summary = None
     if labels is not None:
@@ -490,7 +493,12 @@ def write_outputs(out, model, *, args, save=None, Xs=None, scores=None, search_r
     if plt is not None:
         from metaglasso import plotting
 
-        figures["networks"] = _save_fig(plotting.plot_networks(model), os.path.join(out, "networks.png"), dpi, plt)
+        several = model.precisions_.shape[0] > 1
+        figures["networks"] = _save_fig(plotting.plot_networks(model, show_shared=several),
+                                        os.path.join(out, "networks.png"), dpi, plt)
+        figures["edge_differences"] = _save_fig(
+            plotting.plot_edge_differences(model, dataset_names=_column_names(model)),
+            os.path.join(out, "edge_differences.png"), dpi, plt)
         figures["variances"] = _save_fig(plotting.plot_variances(model), os.path.join(out, "variances.png"), dpi, plt)
         if scores is not None:
             figures["scores"] = _save_fig(plotting.plot_scores(model, scores=scores),
@@ -510,10 +518,15 @@ def write_outputs(out, model, *, args, save=None, Xs=None, scores=None, search_r
                          "html": html_table({k: np.asarray([r[k] for r in search_records]) for k in
                                              ("n_components", "alpha", "bic", "nonzeros", "n_iter", "converged")}),
                          "files": ["bic_grid.csv"] if "bic_grid.csv" in written else []})
+    several = model.precisions_.shape[0] > 1
     sections.append({"heading": "Partial-correlation networks", "figure": figures.get("networks"),
                      "text": ["One panel per dataset; blue edges are positive and red negative partial correlations, "
-                              "edge width ∝ |partial correlation|, node area ∝ the factor's variance."],
+                              "edge width ∝ |partial correlation|, node area ∝ the factor's variance"
+                              + ("; solid edges are in every dataset, dashed ones in some only." if several else ".")],
                      "html": html_table(edges, max_rows=60), "files": ["edges.csv"]})
+    sections.append({"heading": "Shared and differing edges", "figure": figures.get("edge_differences"),
+                     "text": _differences_text(model, differences),
+                     "html": html_table(differences, max_rows=60), "files": ["edge_differences.csv"]})
     sections.append({"heading": "Factor variances and noise", "figure": figures.get("variances"),
                      "html": "<p>Variances Σ_k[i, i] and ε_k:</p>" + html_table(variances)
                      + "<p>Share of each dataset's total variance per factor:</p>" + html_table(explained, digits=3),
@@ -551,10 +564,61 @@ def _penalty_text(model):
     return rho + ("; all entries of Λ_k" if model.penalize_diagonal else "; off-diagonal entries of Λ_k")
 
 
+def _column_names(model):
+    """The dataset names for the columns of the edge-differences table: the model's, prefixed with
+    "dataset " when one of them is a column name of the table."""
+    from metaglasso import interpret
+
+    names = interpret.dataset_names(model)
+    if any(str(n) in interpret._DIFFERENCE_COLUMNS for n in names):
+        return [f"dataset {n}" for n in names]
+    return names
+
+
+def _differences_text(model, differences):
+    """The paragraphs of the report's section on shared and differing edges."""
+    from metaglasso._tables import table_columns
+
+    t = dict(zip(*table_columns(differences)))
+    K = model.precisions_.shape[0]
+    total = len(t["status"])
+    shared = int(np.count_nonzero(np.asarray(t["status"]) == "shared"))
+    fused = int(np.count_nonzero(np.asarray(t["equal"], dtype=bool)))
+    penalty, beta = getattr(model, "penalty", "lasso"), float(getattr(model, "beta", 0.0))
+    text = [f"{total} factor pair{'' if total == 1 else 's'} {'is an edge' if total == 1 else 'are edges'} in at "
+            f"least one of the {K} datasets: {shared} in every dataset ({fused} of them with one value of Λ_ij in "
+            f"all, i.e. fused) and {total - shared} in some only."]
+    if penalty == "fused" and beta > 0:
+        text.append(f"The fused penalty (λ₂ = {beta:g}, {model.fused_pairs} pairs) makes entries of the networks "
+                    "exactly equal across datasets: n_values counts the distinct values of Λ_ij among the datasets "
+                    "with the edge (1: fused), and equal marks the edges fused in every dataset.")
+    elif penalty == "group" and beta > 0:
+        text.append(f"The group penalty (λ₂ = {beta:g}) favours one edge set for all datasets, each with weights of "
+                    "its own.")
+    else:
+        text.append("The networks were fitted independently (no fused or group penalty): the edges found in every "
+                    "dataset are shared by the data, not by the penalty.")
+    text.append("Rows: the edges that differ first, the largest range of partial correlations (max_difference) "
+                "first; one column per dataset with its partial correlation, 0 where it lacks the edge. In the "
+                "figure a blank cell is a missing edge.")
+    return text
+
+
+def _coupling_text(model):
+    """The penalty that relates the K networks, in words."""
+    penalty = getattr(model, "penalty", "lasso")
+    beta = float(getattr(model, "beta", 0.0))
+    if penalty == "lasso" or beta == 0:
+        return "none (independent networks)"
+    pairs = f", {model.fused_pairs} pairs" if penalty == "fused" else ""
+    return f"{penalty}, λ₂ = {beta:g}{pairs}"
+
+
 def _model_info(model):
     M, V = model.components_.shape
     K = model.precisions_.shape[0]
     return [("datasets K", K), ("variables V", V), ("factors M", M), ("penalty ρ", _penalty_text(model)),
+            ("network coupling", _coupling_text(model)),
             ("solver", model.solver), ("iterations", f"{model.n_iter_} (converged: {model.converged_})"),
             ("objective E", f"{model.objective_:.8g}")] + _starts_info(model) + [
             ("edges per dataset", ", ".join(str(int(np.count_nonzero(np.triu(p, 1)))) for p in model.precisions_))]
@@ -622,10 +686,19 @@ def _check_out(args):
         raise CLIError(f"--out {args.out!r} exists and is not a directory")
 
 
+def _check_coupling(args):
+    """Refuse options of the fused and group penalties that the chosen penalty would ignore."""
+    if args.beta != 0 and args.penalty == "lasso":
+        raise CLIError("--beta applies to --penalty fused or group (the lasso fits the networks independently)")
+    if args.fused_pairs != "all" and args.penalty != "fused":
+        raise CLIError("--fused-pairs applies to --penalty fused")
+
+
 def _cmd_fit(args):
     from metaglasso import MetaGraphicalLasso, interpret
 
     _check_out(args)
+    _check_coupling(args)
     inp = load_input(args)
     V = inp.frames[0].shape[1]
     if not 1 <= args.n_components < V:
@@ -652,7 +725,8 @@ def _cmd_fit(args):
                             info=[("data", inp.description), ("BIC", f"{bic:.8g}"), ("fit time", f"{elapsed:.1f} s")])
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
-    print(f"fitted M={args.n_components} ρ={args.alpha:g} on {inp.description} in {elapsed:.1f} s "
+    coupling = f" {args.penalty} λ₂={args.beta:g}" if model._coupled() else ""
+    print(f"fitted M={args.n_components} ρ={args.alpha:g}{coupling} on {inp.description} in {elapsed:.1f} s "
           f"({model.n_iter_} iterations, converged: {model.converged_}); BIC {bic:.6g}")
     print(f"wrote {args.out}: {', '.join(written)}")
     return 0
@@ -681,6 +755,7 @@ def _cmd_select(args):
     from metaglasso import interpret
 
     _check_out(args)
+    _check_coupling(args)
     inp = load_input(args)
     V = inp.frames[0].shape[1]
     bad = [m for m in args.n_components if not 1 <= m < V]
@@ -820,6 +895,16 @@ def _add_model_options(p):
                    help="penalise every entry of each latent precision Λ_k, the paper's |Λ_k|_1 (default); "
                         "--no-penalize-diagonal penalises the off-diagonal entries only, which leaves the "
                         "objective unbounded when a dataset has no more samples than variables")
+    p.add_argument("--penalty", choices=["lasso", "fused", "group"], default="lasso",
+                   help="how the K latent networks are related: lasso fits them independently (default, the "
+                        "paper's model); fused adds beta * sum |Lambda_k,ij - Lambda_l,ij| over pairs of datasets, "
+                        "which makes entries equal across datasets; group adds beta * sum ||(Lambda_1,ij, ..., "
+                        "Lambda_K,ij)||_2, which favours one edge set with weights of their own")
+    p.add_argument("--beta", type=float, default=0.0,
+                   help="lambda_2 >= 0 of the fused or group penalty (default 0: independent networks)")
+    p.add_argument("--fused-pairs", choices=["all", "chain"], default="all",
+                   help="the pairs of datasets --penalty fused links: every pair (default) or consecutive "
+                        "datasets only (chain, for ordered datasets such as years)")
     p.add_argument("--alpha-scaling", choices=["none", "n_samples"], default="none",
                    help="n_samples: dataset k's penalty is rho * sqrt(mean N / N_k), larger for small datasets "
                         "(default none: the same rho for all)")
@@ -882,7 +967,8 @@ def add_subcommands(sub):
         "fit", help="fit MGLASSO to a data file and write tables, figures and a report",
         description="Fit MGLASSO with M factors and penalty rho to the datasets of DATA and write into --out: "
         "loadings.csv (variable x factor), scores.csv (latent scores per sample), variances.csv (diag of Sigma_k "
-        "and eps_k), variance_explained.csv, edges.csv (partial-correlation networks), "
+        "and eps_k), variance_explained.csv, edges.csv (partial-correlation networks), edge_differences.csv (the "
+        "edges shared by every dataset and those that differ), "
         "characteristic_variables.csv, optional label/gene-set enrichment tables, model.npz (reload with "
         "metaglasso.io.load_model), PNG figures and report.html. " + _DATA_HELP,
         epilog="Example: metaglasso fit prices.csv --group year --index-col date -M 10 --alpha 0.1 --out results/")

@@ -77,7 +77,7 @@ class MetaGraphicalLasso(_Base):
         multiplier α.
     penalty : {"lasso", "fused", "group"}, default="lasso"
         How the K latent networks are related. ``"lasso"``: independently, the paper's model.
-        ``"fused"`` adds λ₂ Σ_{(k,l)} Σ_{i≠j} |Λ_k,ij − Λ_l,ij| to E, which pulls the networks of
+        ``"fused"`` adds ``λ₂ Σ_{(k,l)} Σ_{i≠j} |Λ_k,ij − Λ_l,ij|`` to E, which pulls the networks of
         the pairs of ``fused_pairs`` towards equal entries (edges shared, with the same weight,
         unless the data say otherwise); ``"group"`` adds λ₂ Σ_{i≠j} ‖(Λ_1,ij, …, Λ_K,ij)‖₂, which
         pulls towards a common set of edges with weights of their own (the fused and group

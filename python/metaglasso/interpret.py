@@ -23,6 +23,8 @@ from metaglasso._data import model_datasets
 __all__ = [
     "align_factors",
     "dataset_names",
+    "edge_differences",
+    "edge_differences_table",
     "edges_table",
     "factor_names",
     "loadings_table",
@@ -234,6 +236,157 @@ def edges_table(model, *, dataset_names=None, tol=0.0):
         "factor_i": np.concatenate(fi).astype(np.int64),
         "factor_j": np.concatenate(fj).astype(np.int64),
         "partial_correlation": np.concatenate(pc),
+    })
+
+
+def _edge_arrays(model, tol):
+    """The upper-triangle entries (i < j) of every dataset's network: (iu, ju, Λ values (K, E),
+    partial correlations (K, E), present (K, E)), an edge present where Λ_k,ij != 0 and
+    |partial correlation| > tol."""
+    tol = float(tol)
+    if not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0; got {tol!r}")
+    prec = np.asarray(model.precisions_)
+    pcor = getattr(model, "partial_correlations_", None)
+    if pcor is None:
+        from metaglasso._estimator import partial_correlations
+
+        pcor = partial_correlations(prec)
+    pcor = np.asarray(pcor)
+    iu, ju = np.triu_indices(prec.shape[1], k=1)
+    values, corr = prec[:, iu, ju], pcor[:, iu, ju]
+    present = (values != 0) & (np.abs(corr) > tol)
+    return iu.astype(np.int64), ju.astype(np.int64), values, corr, present
+
+
+def _distinct_present(values, present):
+    """Per column of values (K, E): the number of distinct values among the rows where present."""
+    filled = np.where(present, values, np.nan)  # NaN sorts last and never equals anything
+    s = np.sort(filled, axis=0)
+    new = np.ones_like(s, dtype=bool)
+    new[1:] = s[1:] != s[:-1]
+    return np.count_nonzero(new & ~np.isnan(s), axis=0).astype(np.int64)
+
+
+_DIFFERENCE_COLUMNS = ("factor_i", "factor_j", "n_datasets", "status", "n_values", "equal", "max_difference")
+
+
+def edge_differences_table(model, *, dataset_names=None, tol=0.0):
+    """Which edges the K networks share and which differ, with each dataset's partial correlation.
+
+    An edge (i, j), i < j, is present in dataset k where Λ_k,ij != 0 (``precisions_``) and
+    ``|partial correlation|`` > ``tol``. With ``penalty="fused"`` entries of the networks become
+    exactly equal across datasets; ``n_values`` and ``equal`` show which.
+
+    Parameters
+    ----------
+    model : fitted MetaGraphicalLasso
+    dataset_names : sequence of K names, optional
+        Names of the per-dataset columns (default: the model's, see :func:`dataset_names`).
+    tol : float, default=0.0
+        Smallest ``|partial correlation|`` of an edge.
+
+    Returns
+    -------
+    DataFrame with columns ``factor_i``, ``factor_j``, ``n_datasets``, ``status``, ``n_values``, ``equal``, ``max_difference`` and one per dataset
+        One row per pair (i, j) that is an edge in at least one dataset:
+
+        * ``n_datasets`` — the number of datasets with the edge;
+        * ``status`` — ``"shared"`` (an edge in every dataset) or ``"differs"`` (in some only);
+        * ``n_values`` — the number of distinct values of Λ_ij among the datasets with the edge
+          (exact comparison; 1: fused to one value);
+        * ``equal`` — present in every dataset with one value of Λ_ij (fully fused);
+        * ``max_difference`` — max − min over the K datasets of the partial correlation, 0 for a
+          dataset without the edge (the partial correlations of a fused edge can still differ
+          through the diagonals of Λ_k);
+        * one column per dataset, named by the dataset's name: its partial correlation, 0 where the
+          edge is absent.
+
+        Rows ``"differs"`` first, then by ``max_difference`` descending, then by (i, j).
+    """
+    _check_model(model)
+    names = _datasets(model, dataset_names)
+    clash = [n for n in names if str(n) in _DIFFERENCE_COLUMNS]
+    if clash:
+        raise ValueError(f"dataset names {clash!r} are column names of the table; pass other dataset_names")
+    iu, ju, values, corr, present = _edge_arrays(model, tol)
+    K = len(names)
+    keep = present.any(axis=0)
+    iu, ju, values, corr, present = iu[keep], ju[keep], values[:, keep], corr[:, keep], present[:, keep]
+    n_datasets = present.sum(axis=0).astype(np.int64)
+    n_values = _distinct_present(values, present)
+    shown = np.where(present, corr, 0.0)
+    max_difference = shown.max(axis=0) - shown.min(axis=0)
+    shared = n_datasets == K
+    order = np.lexsort((ju, iu, -max_difference, shared))
+    cols = {
+        "factor_i": iu[order],
+        "factor_j": ju[order],
+        "n_datasets": n_datasets[order],
+        "status": np.asarray(np.where(shared, "shared", "differs")[order], dtype=object),
+        "n_values": n_values[order],
+        "equal": (shared & (n_values == 1))[order],
+        "max_difference": max_difference[order],
+    }
+    cols.update({name: shown[k, order] for k, name in enumerate(names)})
+    return make_table(cols)
+
+
+def _dataset_index(names, which, label):
+    """The position of dataset ``which``: a name of ``names``, else a position 0..K−1."""
+    for k, name in enumerate(names):
+        if isinstance(which, str) == isinstance(name, str) and not isinstance(which, bool) and which == name:
+            return k
+    if isinstance(which, numbers.Integral) and not isinstance(which, bool) and 0 <= which < len(names):
+        return int(which)
+    raise ValueError(f"{label} must be a dataset name ({names!r}) or a position in [0, {len(names)}); got {which!r}")
+
+
+def edge_differences(model, k, l, *, dataset_names=None, tol=0.0):
+    """The edges whose presence or value differs between two datasets.
+
+    Parameters
+    ----------
+    model : fitted MetaGraphicalLasso
+    k, l : dataset name or int
+        The two datasets: a value equal to one of the dataset names is that dataset, otherwise a
+        position 0..K−1.
+    dataset_names : sequence of K names, optional
+    tol : float, default=0.0
+        Smallest ``|partial correlation|`` of an edge, as in :func:`edge_differences_table`.
+
+    Returns
+    -------
+    DataFrame with columns ``factor_i``, ``factor_j``, ``change``, the two datasets' names and ``difference``
+        One row per pair (i, j) that is an edge of k or of l and not the same in both:
+        ``change`` is ``"removed"`` (an edge of k only), ``"added"`` (of l only) or
+        ``"changed"`` (of both, with different values of Λ_ij); the two dataset columns hold the
+        partial correlations (0 where absent) and ``difference`` is l's minus k's. An edge of
+        both with the same Λ_ij (fused) is not listed, even when its partial correlations differ
+        through the diagonals of Λ_k and Λ_l. Rows by ``|difference|`` descending, then (i, j).
+    """
+    _check_model(model)
+    names = _datasets(model, dataset_names)
+    a, b = _dataset_index(names, k, "k"), _dataset_index(names, l, "l")
+    if a == b:
+        raise ValueError(f"k and l must be two different datasets; both are {names[a]!r}")
+    clash = [names[c] for c in (a, b) if str(names[c]) in ("factor_i", "factor_j", "change", "difference")]
+    if clash:
+        raise ValueError(f"dataset names {clash!r} are column names of the table; pass other dataset_names")
+    iu, ju, values, corr, present = _edge_arrays(model, tol)
+    pa, pb = present[a], present[b]
+    keep = (pa != pb) | (pa & pb & (values[a] != values[b]))
+    ra, rb = np.where(pa, corr[a], 0.0)[keep], np.where(pb, corr[b], 0.0)[keep]
+    change = np.where(~pb[keep], "removed", np.where(~pa[keep], "added", "changed"))
+    difference = rb - ra
+    order = np.lexsort((ju[keep], iu[keep], -np.abs(difference)))
+    return make_table({
+        "factor_i": iu[keep][order],
+        "factor_j": ju[keep][order],
+        "change": np.asarray(change[order], dtype=object),
+        names[a]: ra[order],
+        names[b]: rb[order],
+        "difference": difference[order],
     })
 
 

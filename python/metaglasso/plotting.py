@@ -2,6 +2,7 @@
 
 * :func:`plot_networks` — the partial-correlation network of each dataset, one panel each, with
   the same node positions in every panel (paper Figs 2, 5, 7);
+* :func:`plot_edge_differences` — a heat map of the edges the datasets share and those that differ;
 * :func:`plot_variances` — the factor variances diag(Σ_k) and the noise ε_k per dataset (Figs 4, 6);
 * :func:`plot_scores` — the latent scores per factor, the datasets in colours: lines over the samples'
   dates or other x values (Fig 3), or one dot per sample when the samples have no order (cells);
@@ -20,7 +21,7 @@ import numpy as np
 
 from metaglasso.interpret import _datasets, align_factors
 
-__all__ = ["enrichment_dot_sizes", "plot_bic", "plot_enrichment", "plot_networks", "plot_objective", "plot_scores", "plot_variances", "network_layout"]
+__all__ = ["enrichment_dot_sizes", "plot_bic", "plot_edge_differences", "plot_enrichment", "plot_networks", "plot_objective", "plot_scores", "plot_variances", "network_layout"]
 
 POSITIVE_COLOR = "#1f5fbf"  # blue: positive partial correlation
 NEGATIVE_COLOR = "#d62728"  # red: negative partial correlation
@@ -111,7 +112,7 @@ def _network_arrays(obj, name):
     return partial_correlations(prec), prec != 0, np.diagonal(cov, axis1=1, axis2=2)
 
 
-def _draw_network(ax, pos, pcor, mask, var, *, vmax, node_size, edge_width, tol, colors, title):
+def _draw_network(ax, pos, pcor, mask, var, *, vmax, node_size, edge_width, tol, colors, title, shared=None):
     from matplotlib import patheffects
     from matplotlib.collections import LineCollection
 
@@ -123,10 +124,11 @@ def _draw_network(ax, pos, pcor, mask, var, *, vmax, node_size, edge_width, tol,
     order = np.argsort(np.abs(r))  # strongest on top
     iu, ju, r = iu[order], ju[order], r[order]
     segments = [[pos[i], pos[j]] for i, j in zip(iu, ju)]
+    styles = "solid" if shared is None else ["solid" if shared[i, j] else (0, (2.5, 1.5)) for i, j in zip(iu, ju)]
     lines = LineCollection(
         segments, colors=[POSITIVE_COLOR if v > 0 else NEGATIVE_COLOR for v in r],
         linewidths=np.maximum(edge_width * np.abs(r), 0.4), alpha=0.85, zorder=1, label="edges",
-        capstyle="round",
+        capstyle="round", linestyles=styles,
     )
     ax.add_collection(lines)
     sizes = node_size * np.clip(var / vmax, 0, None)
@@ -150,7 +152,7 @@ def _draw_network(ax, pos, pcor, mask, var, *, vmax, node_size, edge_width, tol,
 
 
 def plot_networks(model, *, dataset_names=None, truth=None, align=True, layout="circle", tol=0.0,
-                  ncols=None, axes=None, node_size=900.0, edge_width=6.0, panel_size=2.8):
+                  ncols=None, axes=None, node_size=900.0, edge_width=6.0, panel_size=2.8, show_shared=False):
     """The partial-correlation network of each dataset, one panel each.
 
     Nodes are the factors at the same positions in every panel; an edge joins i and j where
@@ -179,6 +181,10 @@ def plot_networks(model, *, dataset_names=None, truth=None, align=True, layout="
     node_size, edge_width, panel_size : float
         Largest node area (points²), width of an edge of ``|partial correlation|`` 1 (points), and
         the size of a panel (inches) of a new figure.
+    show_shared : bool, default=False
+        Draw the edges present in every dataset solid and the others dashed (with ``truth``: the
+        truth's edges by the truth's datasets, the estimate's by the estimate's); see also
+        :func:`plot_edge_differences`.
 
     Returns
     -------
@@ -191,7 +197,11 @@ def plot_networks(model, *, dataset_names=None, truth=None, align=True, layout="
         list(range(K)) if dataset_names is None else list(dataset_names))
     if len(names) != K:
         raise ValueError(f"dataset_names must hold one name per dataset ({K}); got {len(names)}")
-    panels = [(pcor[k], mask[k], var[k], str(names[k])) for k in range(K)]
+    def in_all(p, mk):
+        return np.all(mk & (np.abs(p) > tol), axis=0) if show_shared else None
+
+    shared = in_all(pcor, mask)
+    panels = [(pcor[k], mask[k], var[k], str(names[k]), shared) for k in range(K)]
     if truth is not None:
         tp, tm, tv = _network_arrays(truth, "truth")
         if tv.shape[1] != M:
@@ -206,11 +216,12 @@ def plot_networks(model, *, dataset_names=None, truth=None, align=True, layout="
             tp = tp[:, order][:, :, order] * flip
             tm = tm[:, order][:, :, order]
             tv = tv[:, order]
-        panels = [(tp[k], tm[k], tv[k], f"truth: {names[k]}") for k in range(K)] + [
-            (p, mk, v, f"estimate: {t}") for p, mk, v, t in panels]
-    weights = np.mean([np.abs(p) * mk for p, mk, _, _ in panels], axis=0)
+        truth_shared = in_all(tp, tm)
+        panels = [(tp[k], tm[k], tv[k], f"truth: {names[k]}", truth_shared) for k in range(K)] + [
+            (p, mk, v, f"estimate: {t}", sh) for p, mk, v, t, sh in panels]
+    weights = np.mean([np.abs(p) * mk for p, mk, *_ in panels], axis=0)
     pos = network_layout(weights, layout)
-    vmax = max(float(np.max(v)) for _, _, v, _ in panels)
+    vmax = max(float(np.max(v)) for _, _, v, *_ in panels)
     vmax = vmax if vmax > 0 else 1.0
     if axes is None:
         if truth is not None:
@@ -230,18 +241,123 @@ def plot_networks(model, *, dataset_names=None, truth=None, align=True, layout="
             raise ValueError(f"axes must hold {len(panels)} Axes; got {len(axes)}")
         fig = axes[0].figure
     colors = _factor_colors(M)
-    for ax, (p, mk, v, title) in zip(axes, panels):
+    for ax, (p, mk, v, title, sh) in zip(axes, panels):
         _draw_network(ax, pos, p, mk, v, vmax=vmax, node_size=node_size, edge_width=edge_width, tol=tol,
-                      colors=colors, title=title)
+                      colors=colors, title=title, shared=sh)
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=POSITIVE_COLOR, lw=3, label="positive partial correlation"),
                Line2D([], [], color=NEGATIVE_COLOR, lw=3, label="negative partial correlation")]
+    if show_shared:
+        handles += [Line2D([], [], color="0.4", lw=2, label="in every dataset"),
+                    Line2D([], [], color="0.4", lw=2, ls=(0, (2.5, 1.5)), label="not in every dataset")]
     fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False, fontsize=9,
                title="width ∝ |partial correlation|, node area ∝ factor variance", title_fontsize=9)
     height = fig.get_figheight()
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.62 / height, top=1 - 0.45 / height, wspace=0.05,
+    bottom = 0.62 + (0.3 if show_shared else 0.0)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=bottom / height, top=1 - 0.45 / height, wspace=0.05,
                         hspace=0.35)
+    return fig
+
+
+STATUS_COLORS = {"fused": "0.35", "shared": "black", "differs": "#b35806"}  # labels of plot_edge_differences
+
+
+def plot_edge_differences(model, *, dataset_names=None, tol=0.0, max_edges=40, ax=None):
+    """A heat map of the edges the datasets share and of those that differ.
+
+    One row per edge of :func:`metaglasso.interpret.edge_differences_table`, in its order (the
+    edges that differ first, the largest differences first), at most ``max_edges`` rows (the title
+    says how many are shown when there are more); one column per dataset. A cell's colour is the
+    partial correlation (blue positive, red negative, as in :func:`plot_networks`; limits ± the
+    largest ``|partial correlation|`` shown), blank where the dataset lacks the edge; a small dot
+    marks every cell with the edge, so that a weak edge is told from a missing one. Rows are
+    labelled ``f3–f7`` on the left and, on the right, ``fused`` (in every dataset with one value
+    of Λ_ij), ``shared`` (in every dataset) or ``differs (n/K)`` (in n of the K datasets).
+
+    Parameters
+    ----------
+    model : fitted MetaGraphicalLasso
+    dataset_names : sequence of K names, optional
+    tol : float, default=0.0
+        Smallest ``|partial correlation|`` of an edge.
+    max_edges : int or None, default=40
+        Rows shown at most (None: every edge).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The heat map is the Axes' image (``ax.images[0]``), a masked array of shape
+        (rows, K), masked where the edge is absent; the dots are the collection labelled
+        ``"present"``. Without edges the Axes has no image and says so.
+    """
+    from metaglasso._tables import table_columns
+    from metaglasso.interpret import _check_model, edge_differences_table
+
+    plt = _pyplot()
+    _check_model(model)
+    if max_edges is not None:
+        import numbers
+
+        if isinstance(max_edges, bool) or not isinstance(max_edges, numbers.Integral) or max_edges < 1:
+            raise ValueError(f"max_edges must be an integer >= 1 or None; got {max_edges!r}")
+    names = _datasets(model, dataset_names)
+    K = len(names)
+    table = dict(zip(*table_columns(edge_differences_table(model, dataset_names=names, tol=tol))))
+    total = len(table["factor_i"])
+    n = total if max_edges is None else min(total, int(max_edges))
+    values = np.column_stack([np.asarray(table[str(name)], dtype=np.float64)[:n] for name in names]) if n else \
+        np.zeros((0, K))
+    status = np.asarray(table["status"])[:n]
+    equal = np.asarray(table["equal"], dtype=bool)[:n]
+    counts = np.asarray(table["n_datasets"])[:n]
+    if ax is None:
+        longest = max(len(str(name)) for name in names)
+        width = 3.4 + max(0.55, 0.075 * longest + 0.15) * K
+        fig, ax = plt.subplots(figsize=(max(4.5, width), 0.24 * n + 2.0), constrained_layout=True)
+    else:
+        fig = ax.figure
+    n_shared = int(np.count_nonzero(np.asarray(table["status"]) == "shared"))
+    n_fused = int(np.count_nonzero(np.asarray(table["equal"], dtype=bool)))
+    title = (f"{total} edge{'' if total == 1 else 's'}: {n_shared} in all {K} datasets ({n_fused} fused), "
+             f"{total - n_shared} differ{'s' if total - n_shared == 1 else ''}")
+    if n < total:
+        title += f"\nshowing {n} of {total} edges (max_edges={max_edges}): those that differ first"
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks(np.arange(K), [str(name) for name in names])
+    ax.set_xlabel("dataset")
+    if n == 0:
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "no edges", transform=ax.transAxes, ha="center", va="center", color="0.4")
+        return fig
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="white")
+    limit = float(np.max(np.abs(values)))
+    limit = limit if limit > 0 else 1.0
+    image = ax.imshow(np.ma.masked_equal(values, 0.0), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto",
+                      interpolation="nearest")
+    rows = np.arange(n)
+    yy, xx = np.nonzero(values)
+    ax.scatter(xx, yy, s=3.0, color="0.3", alpha=0.6, linewidths=0, label="present")  # weak edges are not blank
+    ax.set_xlim(-0.5, K - 0.5)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_yticks(rows, [f"f{i}–f{j}" for i, j in zip(table["factor_i"][:n], table["factor_j"][:n])],
+                  fontsize=8)
+    ax.set_xticks(np.arange(K + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(n + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="0.85", lw=0.6)
+    ax.tick_params(which="minor", length=0)
+    labels = ["fused" if e else ("shared" if s == "shared" else f"differs ({c}/{K})")
+              for s, e, c in zip(status, equal, counts)]
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(rows, labels, fontsize=8)
+    right.tick_params(length=0)
+    for text, label in zip(right.get_yticklabels(), labels):
+        text.set_color(STATUS_COLORS[label.split(" ")[0]])
+    cbar = fig.colorbar(image, ax=ax, pad=0.02, fraction=0.05, shrink=min(1.0, 6.0 / max(n, 1) + 0.4))
+    cbar.set_label("partial correlation")
+    if not fig.get_constrained_layout():
+        fig.tight_layout()
     return fig
 
 
