@@ -192,3 +192,52 @@ def test_bic_search_over_beta():
         select_model(Xs, [4], [0.05], betas=[0.1])
     with pytest.raises(ValueError, match="either betas"):
         select_model(Xs, [4], [0.05], betas=[0.1], beta=0.2, penalty="group")
+
+
+# ---------------------------------------------------------------------------------------------
+# The core against the independent NumPy reference
+# ---------------------------------------------------------------------------------------------
+
+REFERENCE_CASES = [(2, 2), (2, 12), (4, 6), (6, 10), (10, 3), (8, 20)]
+
+
+@pytest.mark.parametrize("penalize_diagonal", [True, False])
+@pytest.mark.parametrize("penalty, pairs", [("fused", "all"), ("fused", "chain"), ("group", "all")])
+@pytest.mark.parametrize("K, M", REFERENCE_CASES)
+def test_core_joint_solver_matches_the_reference(K, M, penalty, pairs, penalize_diagonal):
+    from metaglasso import reference
+
+    S = latent_covariances(K, M, seed=7 * K + M)
+    scale = np.mean([np.trace(s) for s in S]) / M
+    rho, beta = 0.03 * scale, 0.04 * scale
+    _, prec, _, converged, _ = _core.joint_graphical_lasso(S, [rho] * K, (penalty, beta, pairs),
+                                                           penalize_diagonal=penalize_diagonal)
+    assert converged
+    # The reference's optimality certificate (subgradients found by a linear program), on the core's answer.
+    kkt = reference.joint_kkt_residual(S, prec, rho, beta, penalty, pairs, penalize_diagonal)
+    assert kkt <= 1e-6
+    _, ref = reference.joint_graphical_lasso(S, rho, beta, penalty, pairs, penalize_diagonal=penalize_diagonal)
+    f = reference.joint_objective(S, prec, rho, beta, penalty, pairs, penalize_diagonal)
+    f_ref = reference.joint_objective(S, ref, rho, beta, penalty, pairs, penalize_diagonal)
+    assert abs(f - f_ref) <= 1e-10 * abs(f)
+    assert abs(f - _core.joint_glasso_objective(S, [rho] * K, prec, (penalty, beta, pairs), penalize_diagonal)) \
+        <= 1e-12 * abs(f)
+    np.testing.assert_allclose(np.array(prec), ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+    # The same zeros (the fused values too: fused entries are exactly equal in both).
+    np.testing.assert_array_equal(np.array(prec) == 0, ref == 0)
+
+
+@pytest.mark.parametrize("penalty, pairs", [("fused", "chain"), ("group", "all")])
+def test_core_fit_matches_the_reference_fit(penalty, pairs):
+    from metaglasso import reference
+
+    Xs, _ = make_shared_networks(40, 40, 3, 4, random_state=8)
+    D0 = _core.pca_initial_projection([np.ascontiguousarray(X) for X in Xs], 4)
+    f_core, g_core = _core.profile_objective([np.ascontiguousarray(X) for X in Xs], D0, 0.01,
+                                             coupling=(penalty, 0.02, pairs))
+    f_ref, g_ref, _, _ = reference.profile_objective(Xs, D0, 0.01, penalty=penalty, beta=0.02, fused_pairs=pairs)
+    assert abs(f_core - f_ref) <= 1e-10 * abs(f_ref)
+    np.testing.assert_allclose(g_core, g_ref, rtol=0, atol=1e-7 * np.abs(g_ref).max())
+    model = MetaGraphicalLasso(4, alpha=0.01, penalty=penalty, beta=0.02, fused_pairs=pairs, init=D0.T).fit(Xs)
+    ref = reference.fit_lbfgs(Xs, D0, 0.01, penalty=penalty, beta=0.02, fused_pairs=pairs)
+    assert abs(model.objective_ - ref.objective) <= 1e-8 * abs(ref.objective)

@@ -29,7 +29,7 @@ def test_table_and_choice(data):
     # The data have 3 factors; BIC picks M = 3.
     assert search.n_components_ == 3
     for r in table:
-        assert set(r) == {"n_components", "alpha", "alphas", "bic", "objective", "nonzeros", "n_parameters",
+        assert set(r) == {"n_components", "alpha", "beta", "alphas", "bic", "objective", "nonzeros", "n_parameters",
                           "n_iter", "converged", "time", "error"}
         assert r["error"] is None
         assert r["alphas"] == [r["alpha"]] * 4
