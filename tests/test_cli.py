@@ -99,11 +99,11 @@ def test_fit_writes_tables_figures_report(files, tmp_path, capsys):
     assert (rebuilt / "edge_differences.csv").read_text() == (out / "edge_differences.csv").read_text()
 
 
-def _one_line_error(rc, err, *needles):
+def _one_line_error(rc, err, *needles, command="fit"):
     assert rc != 0
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("metaglasso fit: error: ")
+    assert lines[0].startswith(f"metaglasso {command}: error: ")
     for needle in needles:
         assert needle in lines[0], lines[0]
 
@@ -306,6 +306,23 @@ def test_fit_and_select_take_the_network_coupling(files, tmp_path, capsys):
     model = load_model(out / "model.npz")
     assert (model.penalty, model.beta, model.fused_pairs) == ("group", 0.1, "all")
     assert read_metadata(out / "model.npz")["params"]["penalty"] == "group"
+
+    # --betas: lambda_2 as a third axis of the grid, the same search as from Python.
+    out = tmp_path / "betas"
+    rc, stdout, err = _run(["select", csv, "--group", "grp", "--drop", "date", "-M", 2, "--alphas", 0.05, 0.2,
+                            "--penalty", "fused", "--betas", 0, 0.1, "--out", out, "--no-figures", "--quiet"], capsys)
+    assert rc == 0, err
+    grid = pd.read_csv(out / "bic_grid.csv")
+    assert sorted(zip(grid["alpha"], grid["beta"])) == [(0.05, 0.0), (0.05, 0.1), (0.2, 0.0), (0.2, 0.1)]
+    best = grid.loc[grid["bic"].idxmin()]
+    model = load_model(out / "model.npz")
+    assert (model.penalty, model.beta) == ("fused", best["beta"])
+    assert f"λ₂={best['beta']:g}" in stdout
+    for extra, needle in ((["--betas", 0.1], "--betas applies to --penalty fused or group"),
+                          (["--penalty", "group", "--beta", 0.1, "--betas", 0.1, 0.2], "either --betas")):
+        rc, _, err = _run(["select", csv, "--group", "grp", "--drop", "date", "-M", 1, "--out", tmp_path / "y"]
+                          + extra, capsys)
+        _one_line_error(rc, err, needle, command="select")
 
     for extra, needle in ((["--beta", 0.1], "--beta applies to --penalty fused or group"),
                           (["--penalty", "group", "--beta", 0.1, "--fused-pairs", "chain"],

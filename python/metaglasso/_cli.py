@@ -736,19 +736,21 @@ class _ProgressSearch:
     """MetaGraphicalLassoBIC that reports each fit of its grid to a _Progress."""
 
     @staticmethod
-    def make(progress, n_components, alphas, **params):
+    def make(progress, n_components, alphas, betas=None, **params):
         from metaglasso import MetaGraphicalLassoBIC
 
-        grid_size = len(np.atleast_1d(n_components)) * len(np.atleast_1d(alphas))
+        grid_size = len(np.atleast_1d(n_components)) * len(np.atleast_1d(alphas)) * (
+            1 if betas is None else len(np.atleast_1d(betas)))
         calls = []
 
         class Search(MetaGraphicalLassoBIC):
             def _estimator(self, m, alpha, beta, n_threads):
                 calls.append(None)
-                progress.step(f"{'refit best ' if len(calls) > grid_size else ''}M={m} ρ={alpha:g}")
+                coupling = "" if betas is None else f" λ₂={beta:g}"
+                progress.step(f"{'refit best ' if len(calls) > grid_size else ''}M={m} ρ={alpha:g}{coupling}")
                 return super()._estimator(m, alpha, beta, n_threads)
 
-        return Search(n_components, alphas, **params)
+        return Search(n_components, alphas, betas=betas, **params)
 
 
 def _cmd_select(args):
@@ -765,17 +767,26 @@ def _cmd_select(args):
         raise CLIError("-M/--n-components and --alphas must not contain duplicates")
     if any(not (a >= 0 and np.isfinite(a)) for a in args.alphas):
         raise CLIError(f"--alphas must be finite numbers >= 0; got {args.alphas}")
+    if args.betas is not None:
+        if args.penalty == "lasso":
+            raise CLIError("--betas applies to --penalty fused or group")
+        if args.beta != 0:
+            raise CLIError("give either --betas (the grid of lambda_2) or --beta, not both")
+        if len(set(args.betas)) != len(args.betas) or any(not (b >= 0 and np.isfinite(b)) for b in args.betas):
+            raise CLIError(f"--betas must be distinct finite numbers >= 0; got {args.betas}")
     labels = _read_labels(args, inp)
     gene_sets = _gene_sets(args)
     if not args.quiet:
         print(inp.description, file=sys.stderr)
-    total = len(args.n_components) * len(args.alphas) + 1
+    total = len(args.n_components) * len(args.alphas) * (1 if args.betas is None else len(args.betas)) + 1
     start = time.perf_counter()
     with _Progress(total, enabled=args.progress, quiet=args.quiet) as progress:
         params = _estimator_params(args)
+        if args.betas is not None:
+            params.pop("beta")
         if progress.live:
             params["callback"] = progress.update
-        search = _ProgressSearch.make(progress, args.n_components, args.alphas, **params)
+        search = _ProgressSearch.make(progress, args.n_components, args.alphas, args.betas, **params)
         _, notes = _fit_quietly(lambda: search.fit(inp.frames, dataset_names=inp.names))
         progress.finish()
     elapsed = time.perf_counter() - start
@@ -788,11 +799,14 @@ def _cmd_select(args):
                             search_records=search.results_, labels=labels, gene_sets=gene_sets, notes=notes,
                             metadata=meta,
                             info=[("data", inp.description),
-                                  ("chosen", f"M = {search.n_components_}, ρ = {search.alpha_:g} (BIC {bic:.8g})"),
+                                  ("chosen", f"M = {search.n_components_}, ρ = {search.alpha_:g}"
+                                             + ("" if args.betas is None else f", λ₂ = {search.beta_:g}")
+                                             + f" (BIC {bic:.8g})"),
                                   ("grid time", f"{elapsed:.1f} s")])
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
-    print(f"BIC chose M={search.n_components_} ρ={search.alpha_:g} (BIC {bic:.6g}) over "
+    chosen_beta = "" if args.betas is None else f" λ₂={search.beta_:g}"
+    print(f"BIC chose M={search.n_components_} ρ={search.alpha_:g}{chosen_beta} (BIC {bic:.6g}) over "
           f"{len(search.results_)} fits in {elapsed:.1f} s")
     print(f"wrote {args.out}: {', '.join(written)}")
     return 0
@@ -990,6 +1004,9 @@ def add_subcommands(sub):
                      help="candidate numbers of factors (default 5 10 20)")
     sel.add_argument("--alphas", type=float, nargs="+", default=[0.03, 0.06, 0.09],
                      help="candidate penalties rho (default 0.03 0.06 0.09)")
+    sel.add_argument("--betas", type=float, nargs="+", default=None,
+                     help="candidate lambda_2 of --penalty fused or group, searched as a third axis (default: the "
+                     "one --beta)")
     _add_model_options(sel)
     _add_output_options(sel)
     sel.set_defaults(func=_guard(_cmd_select))
