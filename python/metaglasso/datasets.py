@@ -144,7 +144,7 @@ def make_shared_networks(n_features, n_samples, n_datasets, n_components, *, edg
     n_changes : int, default=2
         Pairs toggled between consecutive datasets (at most M(M − 1)/2).
     edge_weight : (float, float), default=(0.4, 0.8)
-        Range of |W_ij| of an edge.
+        Range of the weight magnitude ``|W_ij|`` of an edge.
     factor_spread : float, default=3.0
         s_M / s_1 >= 1: the factors' standard deviations span about this ratio.
     noise_scale : float, default=0.1
