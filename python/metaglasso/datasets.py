@@ -52,6 +52,16 @@ def _polar(Z):
     return P @ Qt
 
 
+def _draw(rng, D, cov, n, eps):
+    """n samples x = D L u + √ε (I − D Dᵀ) w of N(0, Φ) (rows), L the Cholesky factor of the latent
+    covariance cov (M, M) and u, w standard normal: no V × V factor is formed."""
+    L = np.linalg.cholesky(cov)
+    U = rng.standard_normal((n, cov.shape[0]))
+    W = rng.standard_normal((n, D.shape[0]))
+    W -= (W @ D) @ D.T  # (I − D Dᵀ) w
+    return U @ L.T @ D.T + np.sqrt(eps) * W
+
+
 def make_synthetic(n_features, n_samples, n_datasets, n_components, *, alpha_truth=0.3,
                    n_latent_samples=20, noise_scale=0.1, random_state=None):
     """Draw K datasets from the MGLASSO model the way the paper's experiments do.
@@ -96,11 +106,7 @@ def make_synthetic(n_features, n_samples, n_datasets, n_components, *, alpha_tru
         fit = _core.graphical_lasso(emp, alpha_truth)
         cov, prec = fit["covariance"], fit["precision"]
         eps = abs(rng.normal(0.0, noise_scale))
-        L = np.linalg.cholesky(cov)
-        U = rng.standard_normal((n, M))
-        W = rng.standard_normal((n, V))
-        W -= (W @ D) @ D.T  # (I − D Dᵀ) w
-        Xs.append(U @ L.T @ D.T + np.sqrt(eps) * W)
+        Xs.append(_draw(rng, D, cov, n, eps))
         precisions.append(prec)
         covariances.append(cov)
         noises.append(eps)
@@ -196,11 +202,7 @@ def make_shared_networks(n_features, n_samples, n_datasets, n_components, *, edg
         cov = np.linalg.inv(prec)
         cov = 0.5 * (cov + cov.T)
         eps = abs(rng.normal(0.0, noise_scale))
-        L = np.linalg.cholesky(cov)
-        U = rng.standard_normal((n, M))
-        Wn = rng.standard_normal((n, V))
-        Wn -= (Wn @ D) @ D.T
-        Xs.append(U @ L.T @ D.T + np.sqrt(eps) * Wn)
+        Xs.append(_draw(rng, D, cov, n, eps))
         covariances.append(cov)
         noises.append(eps)
     truth = SyntheticTruth(

@@ -212,29 +212,18 @@ def edges_table(model, *, dataset_names=None, tol=0.0):
     """
     _check_model(model)
     names = _datasets(model, dataset_names)
-    tol = float(tol)
-    if not np.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite number >= 0; got {tol!r}")
-    prec = np.asarray(model.precisions_)
-    pcor = getattr(model, "partial_correlations_", None)
-    if pcor is None:
-        from metaglasso._estimator import partial_correlations
-
-        pcor = partial_correlations(prec)
-    M = prec.shape[1]
-    iu, ju = np.triu_indices(M, k=1)
+    iu, ju, _, corr, present = _edge_arrays(model, tol)
     ds, fi, fj, pc = [], [], [], []
     for k, name in enumerate(names):
-        values = pcor[k][iu, ju]
-        keep = (prec[k][iu, ju] != 0) & (np.abs(values) > tol)
+        keep = present[k]
         ds += [name] * int(keep.sum())
         fi.append(iu[keep])
         fj.append(ju[keep])
-        pc.append(values[keep])
+        pc.append(corr[k][keep])
     return make_table({
         "dataset": ds,
-        "factor_i": np.concatenate(fi).astype(np.int64),
-        "factor_j": np.concatenate(fj).astype(np.int64),
+        "factor_i": np.concatenate(fi),
+        "factor_j": np.concatenate(fj),
         "partial_correlation": np.concatenate(pc),
     })
 
