@@ -241,3 +241,14 @@ def test_core_fit_matches_the_reference_fit(penalty, pairs):
     model = MetaGraphicalLasso(4, alpha=0.01, penalty=penalty, beta=0.02, fused_pairs=pairs, init=D0.T).fit(Xs)
     ref = reference.fit_lbfgs(Xs, D0, 0.01, penalty=penalty, beta=0.02, fused_pairs=pairs)
     assert abs(model.objective_ - ref.objective) <= 1e-8 * abs(ref.objective)
+
+
+def test_covariance_input_gives_the_data_fit():
+    Xs, _ = make_shared_networks(30, 50, 3, 4, random_state=9)
+    kw = dict(alpha=0.01, penalty="group", beta=0.02)
+    data = MetaGraphicalLasso(4, **kw).fit(Xs)
+    covs = [np.cov(X, rowvar=False, bias=True) for X in Xs]
+    cov = MetaGraphicalLasso(4, **kw).fit_covariances(covs, [X.shape[0] for X in Xs])
+    assert abs(cov.objective_ - data.objective_) <= 1e-9 * abs(data.objective_)
+    np.testing.assert_allclose(cov.precisions_, data.precisions_, atol=1e-6 * np.abs(data.precisions_).max())
+    assert cov.n_parameters() == data.n_parameters()
