@@ -317,11 +317,14 @@ class Polish {
       // Armijo backtracking on the true objective.
       double step = 1.0, f_new = kInf;
       bool accepted = false;
+      // Near the minimum the predicted decrease falls below the rounding of f: the full step is then
+      // taken if f does not rise beyond its rounding, and the gradient (not f) says when to stop.
+      const double rounding = 1e-14 * std::max(1.0, std::abs(f));
       for (int trial = 0; trial < 40; ++trial, step *= 0.5) {
         for (std::size_t k = 0; k < trial_.size(); ++k) trial_[k] = theta[k];
         add_direction(step, trial_);
         f_new = objective(P, trial_, nullptr);
-        if (f_new <= f + 1e-4 * step * slope) {
+        if (f_new <= f + 1e-4 * step * slope || (-slope <= rounding && f_new <= f + rounding)) {
           accepted = true;
           break;
         }
@@ -329,10 +332,11 @@ class Polish {
       if (!accepted) break;
       damped = step < 1.0 ? damped + 1 : 0;
       theta.swap(trial_);
-      const double decrease = f - f_new;
       f = objective(P, theta, &W);
-      if (-slope <= 1e-24 * std::max(1.0, std::abs(f)) || decrease <= 1e-17 * std::max(1.0, std::abs(f)) ||
-          damped >= 2) {
+      double size = 0.0;
+      for (const auto& t : theta) size = std::max(size, t.cwiseAbs().maxCoeff());
+      // Stop after two damped steps, or once a step no longer moves Θ beyond rounding.
+      if (damped >= 2 || step * p_.cwiseAbs().maxCoeff() <= 1e-15 * size) {
         ++steps;
         break;
       }
