@@ -757,13 +757,15 @@ def joint(*, trials=JOINT_TRIALS, seed=0, alphas=JOINT_ALPHAS, betas=JOINT_BETAS
     lasso), f1, precision, recall, tp, fp, fn (edges pooled over datasets), change_f1,
     change_precision, change_recall, change_tp, change_fp, change_fn (changed edges pooled over the
     K − 1 consecutive pairs), true_edges, fitted_edges (lists over datasets), true_changes,
-    fitted_changes (totals), df (the chosen networks' distinct nonzero values), time (seconds of the
-    search), converged; "fit" also space_cos (smallest principal-angle cosine), factor_cos (|cosine|
+    fitted_changes (totals), df (the chosen networks' distinct nonzero values), bic (the criterion at
+    the choice: of the search's grid fit for "fit", :func:`latent_bic` for "latent"), time (seconds of
+    the search), converged; "fit" also space_cos (smallest principal-angle cosine), factor_cos (|cosine|
     of each matched factor), n_iter, grid_not_converged, grid_failed; "latent" also oracle_f1,
     oracle_change_f1 (best over the grid), grid_not_converged, max_residual, max_n_iter and grid
     (per point alpha, beta, bic, df, f1, change_f1). Every record also carries n_features,
-    n_samples, n_datasets, n_components, generator, alphas, betas and partial_correlations (the
-    |partial correlations| of the true edges of the trial, all datasets).
+    n_samples, n_datasets, n_components, generator, alphas, betas, partial_correlations (the
+    |partial correlations| of the true edges of the trial, all datasets) and latent_variances (the
+    smallest and largest Σ_k,jj of the truth) and noise_variances (the true ε_k).
     """
     from metaglasso import select_model
     from metaglasso.datasets import make_shared_networks
@@ -782,9 +784,12 @@ def joint(*, trials=JOINT_TRIALS, seed=0, alphas=JOINT_ALPHAS, betas=JOINT_BETAS
         D = truth.components.T
         covariances = [D.T @ np.cov(X, rowvar=False, bias=True) @ D for X in Xs]
         sizes = [len(X) for X in Xs]
+        variances = np.array([np.diag(C) for C in truth.covariances])
         common = dict(trial=t, seed=seed + t, n_features=n_features, n_samples=n_samples, n_datasets=n_datasets,
                       n_components=n_components, generator=generator, alphas=alphas, betas=betas,
-                      partial_correlations=[float(v) for P in truth.precisions for v in _partial_correlations(P)])
+                      partial_correlations=[float(v) for P in truth.precisions for v in _partial_correlations(P)],
+                      latent_variances=(float(variances.min()), float(variances.max())),
+                      noise_variances=[float(v) for v in truth.noise_variances])
 
         def scored(precisions):
             edges, changes = network_recovery(truth.precisions, precisions)
@@ -812,7 +817,8 @@ def joint(*, trials=JOINT_TRIALS, seed=0, alphas=JOINT_ALPHAS, betas=JOINT_BETAS
                 alpha_index=alphas.index(search.alpha_),
                 beta_index=None if penalty == "lasso" else grid_betas.index(beta),
                 **scored(align_precisions(truth.components, model.precisions_, model.components_)),
-                df=int(model.n_network_parameters()), time=seconds, converged=bool(model.converged_),
+                df=int(model.n_network_parameters()), bic=float(search.results_[search.best_index_]["bic"]),
+                time=seconds, converged=bool(model.converged_),
                 n_iter=int(model.n_iter_), space_cos=space_cos, factor_cos=[float(c) for c in factor_cos],
                 grid_not_converged=sum(r["error"] is None and not r["converged"] for r in search.results_),
                 grid_failed=sum(r["error"] is not None for r in search.results_)))
@@ -827,7 +833,7 @@ def joint(*, trials=JOINT_TRIALS, seed=0, alphas=JOINT_ALPHAS, betas=JOINT_BETAS
                 common, setting="latent", penalty=penalty, alpha=chosen["alpha"], beta=chosen["beta"],
                 alpha_index=alphas.index(chosen["alpha"]),
                 beta_index=None if penalty == "lasso" else grid_betas.index(chosen["beta"]),
-                **scores[best], df=int(chosen["df"]), time=seconds, converged=chosen["converged"],
+                **scores[best], df=int(chosen["df"]), bic=chosen["bic"], time=seconds, converged=chosen["converged"],
                 oracle_f1=max(s["f1"] for s in scores), oracle_change_f1=max(s["change_f1"] for s in scores),
                 grid_not_converged=sum(not p["converged"] for p in points),
                 max_residual=max(p["residual"] for p in points), max_n_iter=max(p["n_iter"] for p in points),
@@ -865,6 +871,9 @@ def markdown_joint(records):
     true_changes = [r["true_changes"] for r in lasso_fit]
     pc = np.array([v for r in lasso_fit for v in r["partial_correlations"]])
     gen_text = ", ".join(f"{key}={value!r}" for key, value in gen.items())
+    variances = (min(r["latent_variances"][0] for r in lasso_fit), max(r["latent_variances"][1] for r in lasso_fit))
+    eps = [v for r in lasso_fit for v in r["noise_variances"]]
+    eps_range = f"{min(eps):.2g} to {max(eps):.2g}"
     space = np.array([r["space_cos"] for r in lasso_fit])
     factor = np.array([c for r in lasso_fit for c in r["factor_cos"]])
 
@@ -880,7 +889,8 @@ def markdown_joint(records):
            f"networks have {true_edges.mean():.2f} edges on average (per dataset, from {true_edges.min()} to "
            f"{true_edges.max()}), {np.mean(true_changes):.1f} changed edges per trial along the {K - 1} consecutive "
            f"pairs, and |partial correlations| of their edges from {pc.min():.2f} to {pc.max():.2f} (median "
-           f"{np.median(pc):.2f}).",
+           f"{np.median(pc):.2f}). The latent variances Σ_k,jj range from {variances[0]:.2g} to {variances[1]:.2g} "
+           f"(smallest and largest over all trials), the noise variances ε_k from {eps_range}.",
            "",
            f"**Factor recovery** of the independent fit at its BIC choice: the smallest cosine of the principal "
            f"angles between the true and the fitted spans is {_fmt(*_mean_sd(space), 3)} (min {space.min():.3f}); "
@@ -939,20 +949,24 @@ def markdown_joint(records):
         return rows
 
     def choices_table(setting):
-        head = "| penalty | chosen ρ (median; range) | chosen λ₂ (median; range) | ρ at the grid's edge | " + (
+        head = ("| penalty | chosen ρ (median; range) | chosen λ₂ (median; range) | ρ at the grid's edge | BIC − the "
+                "independent choice's (mean ± sd; lower in) | ") + (
             "subspace: smallest cos | matched factors: median \\|cos\\| | refit converged | "
             "grid fits unconverged / failed | select_model time |" if setting == "fit" else
             "grid points unconverged | largest residual | most iterations | grid time |")
-        rows = [head, "|---|---|---|---|" + ("---|" * 5 if setting == "fit" else "---|" * 4)]
+        rows = [head, "|---|---|---|---|---|" + ("---|" * 5 if setting == "fit" else "---|" * 4)]
+        base = [r["bic"] for r in of(setting, "lasso")]
         for p in JOINT_PENALTIES:
             rs = of(setting, p)
+            delta = np.array([r["bic"] for r in rs]) - base
             a = [r["alpha"] for r in rs]
             b = [r["beta"] for r in rs]
             low = sum(r["alpha_index"] == 0 for r in rs)
             high = sum(r["alpha_index"] == len(alphas) - 1 for r in rs)
             cells = [f"{np.median(a):g}; {min(a):g}–{max(a):g}",
                      "—" if p == "lasso" else f"{np.median(b):g}; {min(b):g}–{max(b):g}",
-                     f"{low} at the smallest, {high} at the largest"]
+                     f"{low} at the smallest, {high} at the largest",
+                     "—" if p == "lasso" else f"{_fmt(*_mean_sd(delta), 1)}; {int(np.sum(delta < 0))} of {len(rs)}"]
             if setting == "fit":
                 fc = [c for r in rs for c in r["factor_cos"]]
                 cells += [_fmt(*_mean_sd([r["space_cos"] for r in rs]), 3), f"{np.median(fc):.3f}",
@@ -1020,6 +1034,10 @@ def markdown_joint(records):
                  + f" of {n_trials}")
         unchanged = [sum(r["fitted_changes"] == 0 for r in of(setting, p)) for p in JOINT_PENALTIES]
         text += "; with no fitted change: " + ", ".join(str(u) for u in unchanged)
+        lowest = [0, 0, 0]
+        for rs in zip(*(of(setting, p) for p in JOINT_PENALTIES)):
+            lowest[int(np.argmin([r["bic"] for r in rs]))] += 1
+        text += "; trials in which the choice has the lowest BIC of the three: " + ", ".join(str(n) for n in lowest)
         if setting == "latent":
             text += (". The best grid point for each trial (oracle) would give edge F1 " + ", ".join(
                 f"{mean(setting, p, 'oracle_f1'):.3f}" for p in JOINT_PENALTIES) + " and changed-edge F1 "
