@@ -629,13 +629,16 @@ JOINT_DATASETS = 6
 JOINT_COMPONENTS = 10
 JOINT_TRIALS = 25
 #: The other parameters of :func:`metaglasso.datasets.make_shared_networks`. factor_spread = 10 (factor
-#: standard deviations spanning 10×) is what identifies the individual factors (their median |cosine|
-#: with the truth is about 0.6 at 1 and 0.75 at 3); noise_scale = 1e-4 keeps ε_k below the smallest
-#: factor variance (about 0.005), so that the subspace is found; sparse networks (edge probability 0.1)
-#: of strong edges (|W_ij| 0.8–1.2) give |partial correlations| of about 0.25–0.35.
+#: standard deviations spanning 10×) is what identifies the individual factors: with the other values
+#: as here, seeds 0–9 and the independent fit at its BIC choice, the median |cosine| of a matched
+#: factor with its true one is 0.59 at factor_spread 1, 0.75 at 3, 0.90 at 10 and 0.94 at 20, where
+#: the span starts to suffer (mean smallest principal-angle cosine 0.984, against 0.996 at 10).
+#: noise_scale = 1e-4 keeps ε_k below the smallest latent variances (about 0.003), so that the
+#: subspace is found; sparse networks (edge probability 0.1) of strong edges (|W_ij| 0.8–1.2) give
+#: |partial correlations| of 0.2–0.4.
 JOINT_GENERATOR = dict(edge_probability=0.1, n_changes=2, edge_weight=(0.8, 1.2), factor_spread=10.0,
                        noise_scale=1e-4)
-#: The common grid of ρ (half-decades; the smallest factor variances are about 0.005, the largest 0.4).
+#: The common grid of ρ (half-decades; the latent variances range from about 0.003 to 0.5).
 JOINT_ALPHAS = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03)
 #: The grid of λ₂ of the fused and group penalties (λ₂ = 0 is the independent fit).
 JOINT_BETAS = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
