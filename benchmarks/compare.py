@@ -1,6 +1,6 @@
 """Side-by-side timings of metaglasso against scikit-learn, the NumPy reference and NumPy/SciPy.
 
-    python benchmarks/compare.py [--quick] [--out FILE]
+    python benchmarks/compare.py [--quick] [--only CASE ...] [--out FILE]
 
 Prints a description of the machine and one Markdown table with a row per case of the project's
 speed and scale targets; in every row metaglasso and what it is compared with are measured in the
@@ -11,8 +11,9 @@ more than five minutes it is timed over a shorter run and extrapolated, and the 
 
 ``--quick`` shrinks every size for a smoke run of a minute or two; its numbers do not speak to the
 targets. ``--out FILE`` also writes the Markdown to FILE, keeping the ``## Dask cluster`` section
-of an existing FILE (written by ``dask_cluster.py``) at its end. The whole run takes eight to ten
-minutes on two cores, most of it in the NumPy reference.
+of an existing FILE (written by ``dask_cluster.py``) at its end. ``--only CASE ...`` runs only the
+cases named (``--help`` lists them), for a row measured on its own; its table has those rows only.
+The whole run takes eight to ten minutes on two cores, most of it in the NumPy reference.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ RESULT_MARK = "RESULT "
 GIB = 2.0**30
 #: A slow side whose full run is estimated above this many seconds is extrapolated instead.
 FULL_RUN_BUDGET = 300.0
+#: ρ and λ₂ of the larger fused-against-plain row (V = 2000); those of V = 200 are common.FUSED_RHO, FUSED_BETA.
+FUSED_RHO_LARGE, FUSED_BETA_LARGE = 3e-4, 0.1
 
 
 # =============================================================================================
@@ -145,6 +148,30 @@ def task_mg_fit_factor_analysis(V, N, K, M, rho, repeats):
     cosines = np.linalg.svd(truth.components @ model.components_.T, compute_uv=False)
     return dict(time=t, runs=runs, objective=model.objective_, n_iter=model.n_iter_, converged=model.converged_,
                 smallest_cosine=float(cosines.min()))
+
+
+def task_fused_fit(V, N, K, M, rho, beta, repeats):
+    """A plain and a fused (chain) MetaGraphicalLasso fit of the same data (make_shared_networks, the
+    parameters of ``metaglasso reproduce joint``), PCA start counted; the repeats alternate between
+    the two, and each keeps its best time."""
+    from benchmarks.common import mg_fit_pca, shared_networks_problem
+
+    Xs = shared_networks_problem(V, N, K, M)
+    kinds = {"plain": {}, "fused": dict(penalty="fused", beta=beta, fused_pairs="chain")}
+    times = {name: [] for name in kinds}
+    models, spent = {}, 0.0
+    for _ in range(repeats):
+        for name, params in kinds.items():
+            t = time.perf_counter()
+            models[name] = mg_fit_pca(Xs, M, rho, **params)
+            times[name].append(time.perf_counter() - t)
+            spent += times[name][-1]
+        if spent >= 60.0:
+            break
+    return {name: dict(time=min(times[name]), runs=len(times[name]), n_iter=int(model.n_iter_),
+                       converged=bool(model.converged_), objective=float(model.objective_),
+                       network_parameters=int(model.n_network_parameters()))
+            for name, model in models.items()}
 
 
 def task_ref_adam(V, N, K, M, rho, epochs):
@@ -396,6 +423,11 @@ class Cases:
         self.iter_size = (2000, 200) if quick else (10_000, 1_000)
         self.lanczos_shapes = ((1_000, 4_000), (200, 20_000)) if quick else ((5_000, 20_000), (1_000, 100_000))
         self.scale_V = 10_000 if quick else 100_000
+        from benchmarks.common import FUSED_BETA, FUSED_RHO
+
+        #: (V, N, K, M, ρ, λ₂) of the fused-against-plain rows.
+        self.fused_sizes = ((200, 40, 6, 10, FUSED_RHO, FUSED_BETA),) if quick else (
+            (200, 40, 6, 10, FUSED_RHO, FUSED_BETA), (2000, 200, 10, 20, FUSED_RHO_LARGE, FUSED_BETA_LARGE))
 
     def note(self, text):
         self.notes.append(text)
@@ -693,23 +725,73 @@ class Cases:
         self.add(f"{case} [{n}]", f"{fmt_time(t)}, peak RSS {peak / GIB:.2f} GiB", "—", "", "", target,
                  ("no: " + "; ".join(problems)) if problems else "yes")
 
-    def all(self):
-        steps = [
-            ("20×20 glasso", self.glasso_small),
-            (f"glasso V = {self.glasso_p}", self.glasso_large),
-            (f"Adam V = {self.adam_sizes[0]}", lambda: self.adam(self.adam_sizes[0])),
-            (f"Adam V = {self.adam_sizes[1]}", lambda: self.adam(self.adam_sizes[1])),
-            ("gene scale", self.gene),
-            ("gene scale, factor analysis", self.gene_factor_analysis),
-            ("one iteration", self.iteration),
-            ("top-20 subspace", self.lanczos),
-            ("scale fit", self.scale),
+    def fused(self):
+        target = "≤ 3× the plain fit's time"
+        first = None
+        for V, N, K, M, rho, beta in self.fused_sizes:
+            o = run_task("fused_fit", self.limit(300), V=V, N=N, K=K, M=M, rho=rho, beta=beta, repeats=5)
+            case = (f"fused (chain) fit against the plain fit, V = {V:,}, N_k = {N}, K = {K}, M = {M}, ρ = {rho:g}, "
+                    f"λ₂ = {beta:g}")
+            against = f"plain `MetaGraphicalLasso(alpha={rho:g})`, same data"
+            if not o.ok:
+                self.add(case, o.failure(), against, "", "", target, "not measured")
+                continue
+            fu, pl = o["fused"], o["plain"]
+            if first is None:
+                first = self.note(
+                    "Fused against plain: data from `metaglasso.datasets.make_shared_networks` (seed 0) with the "
+                    "parameters of `metaglasso reproduce joint` (networks shared but for 2 toggled edges between "
+                    "consecutive datasets); metaglasso is `MetaGraphicalLasso(n_components=M, alpha=ρ, "
+                    "penalty='fused', beta=λ₂, fused_pairs='chain').fit`, the plain fit the same without the "
+                    "fused penalty — both from the PCA start (counted), lbfgs, tol = 1e-8; the repeats "
+                    "alternate between the two, best of each. ρ and λ₂: at V = 200 the median BIC choices of the "
+                    "fused penalty in `metaglasso reproduce joint` (docs/results/joint.md); at V = 2,000 the BIC "
+                    "choice of `select_model` over ρ ∈ {3e-4, 1e-3, 3e-3, 0.01} × λ₂ ∈ {0, 0.03, 0.1, 0.3, 1} on "
+                    "this dataset (ρ = 3e-4; λ₂ = 0.1, 0.3 and 1 within 0.1 of each other in BIC, every entry "
+                    "fused).")
+            n = self.note(
+                f"V = {V:,}, N_k = {N}, K = {K}, M = {M}: fused {fu['n_iter']} iterations (converged = "
+                f"{fu['converged']}, objective {fu['objective']:.10g}, {fu['network_parameters']} distinct nonzero "
+                f"network values), plain {pl['n_iter']} iterations (converged = {pl['converged']}, objective "
+                f"{pl['objective']:.10g}, {pl['network_parameters']} nonzeros); best of {fu['runs']} and "
+                f"{pl['runs']}; time per iteration {fmt_time(fu['time'] / max(fu['n_iter'], 1))} against "
+                f"{fmt_time(pl['time'] / max(pl['n_iter'], 1))}.")
+            r = fu["time"] / pl["time"]
+            problems = []
+            if not fu["converged"]:
+                problems.append("the fused fit did not converge")
+            if r > 3.0:
+                problems.append(f"{r:.3g}× > 3× (by {r / 3.0:.3g}×)")
+            self.add(f"{case} [{first}, {n}]", f"{fmt_time(fu['time'])}, {fu['n_iter']} iterations", against,
+                     f"{fmt_time(pl['time'])}, {pl['n_iter']} iterations", f"{r:.3g}× the plain fit's time", target,
+                     ("no: " + "; ".join(problems)) if problems else "yes")
+
+    def steps(self):
+        """(key for ``--only``, label, step) of every case, in the order of the table."""
+        return [
+            ("glasso_small", "20×20 glasso", self.glasso_small),
+            ("glasso_large", f"glasso V = {self.glasso_p}", self.glasso_large),
+            ("adam_small", f"Adam V = {self.adam_sizes[0]}", lambda: self.adam(self.adam_sizes[0])),
+            ("adam_large", f"Adam V = {self.adam_sizes[1]}", lambda: self.adam(self.adam_sizes[1])),
+            ("gene", "gene scale", self.gene),
+            ("gene_factor_analysis", "gene scale, factor analysis", self.gene_factor_analysis),
+            ("iteration", "one iteration", self.iteration),
+            ("lanczos", "top-20 subspace", self.lanczos),
+            ("scale", "scale fit", self.scale),
+            ("fused", "fused against plain", self.fused),
         ]
+
+    def all(self, only=None):
+        steps = [(label, step) for key, label, step in self.steps() if only is None or key in only]
         for i, (label, step) in enumerate(steps, 1):
             t = time.perf_counter()
             print(f"[{i}/{len(steps)}] {label} ...", end="", file=sys.stderr, flush=True)
             step()
             print(f" {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+
+
+#: The keys of ``--only``, in the order of the table.
+CASE_KEYS = [key for key, _, _ in Cases(quick=False).steps()]
 
 
 def mg_text_fit(o):
@@ -828,6 +910,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced sizes for a smoke run")
     parser.add_argument("--out", type=Path, help="also write the Markdown report to this file")
+    parser.add_argument("--only", nargs="+", metavar="CASE", choices=CASE_KEYS,
+                        help="run only these cases (of: %(choices)s); the table then has their rows only")
     parser.add_argument("--task", help=argparse.SUPPRESS)
     parser.add_argument("--kwargs", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -837,8 +921,10 @@ def main(argv=None):
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     start = time.perf_counter()
     cases = Cases(args.quick)
-    cases.all()
+    cases.all(args.only)
     shown = [a for a in argv if a == "--quick"]
+    if args.only:
+        shown += ["--only", *args.only]
     if args.out:
         shown += ["--out", str(args.out)]
     if load is not None:

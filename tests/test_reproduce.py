@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from metaglasso.__main__ import main
-from metaglasso._reproduce import (edge_recovery, markdown_grid, markdown_penalties, observed_kl_divergence,
+from metaglasso._reproduce import (align_precisions, edge_recovery, joint, latent_bic, latent_search, markdown_grid,
+                                   markdown_joint, markdown_penalties, network_recovery, observed_kl_divergence,
                                    penalties)
 from metaglasso.metrics import match_components
 
@@ -165,3 +166,141 @@ def test_command_line_penalties_rejects_the_table_options(capsys):
     assert main(["reproduce", "penalties", "--trials", "1", "--features", "100"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("metaglasso reproduce: error: ") and "do not apply" in err
+
+
+# ----------------------------------------------------------------------------------------------
+# metaglasso reproduce joint
+
+
+def _network(M, edges, weight=0.3):
+    return _symmetric(M, edges, weight)
+
+
+def test_network_recovery_counts_changed_edges():
+    """Hand-made: three datasets of three factors. True edges {01}, {01, 12}, {12}: changes (0→1, 12)
+    and (1→2, 01). Fitted {01, 02}, {01, 02, 12}, {01, 12}: changes (0→1, 12) and (1→2, 02)."""
+    true = np.stack([_network(3, [(0, 1)]), _network(3, [(0, 1), (1, 2)]), _network(3, [(1, 2)])])
+    fitted = np.stack([_network(3, [(0, 1), (0, 2)]), _network(3, [(0, 1), (0, 2), (1, 2)]),
+                       _network(3, [(0, 1), (1, 2)])])
+    edges, changes = network_recovery(true, fitted)
+    assert (edges["tp"], edges["fp"], edges["fn"]) == (4, 3, 0)
+    assert edges["f1"] == pytest.approx(8 / 11, abs=1e-15) and edges["recall"] == 1.0
+    assert (changes["tp"], changes["fp"], changes["fn"]) == (1, 1, 1)
+    assert changes["f1"] == 0.5 and changes["precision"] == 0.5 and changes["recall"] == 0.5
+
+    # The same weights everywhere (no change fitted) against the drifting truth: no true change found,
+    # precision 1 by convention; the same networks as the truth: everything found.
+    still = np.stack([_network(3, [(0, 1), (1, 2)])] * 3)
+    _, none = network_recovery(true, still)
+    assert (none["tp"], none["fp"], none["fn"], none["f1"], none["precision"]) == (0, 0, 2, 0.0, 1.0)
+    edges, changes = network_recovery(true, true)
+    assert edges["f1"] == changes["f1"] == 1.0 and changes["tp"] == 2
+    # A change is a change of presence: a weight that changes sign or size is none.
+    reweighted = true.copy()
+    reweighted[1][0, 1] = reweighted[1][1, 0] = -0.1
+    assert network_recovery(true, reweighted)[1]["tp"] == 2
+
+
+def test_align_precisions_permutes_into_the_true_order():
+    true_components = np.eye(3, 5)
+    perm, signs = np.array([1, 2, 0]), np.array([1.0, -1.0, 1.0])
+    est_components = np.empty((3, 5))
+    est_components[perm] = signs[:, None] * true_components
+    aligned = np.stack([_network(3, [(0, 1)]), _network(3, [(1, 2)])])
+    est = np.empty_like(aligned)
+    est[:, perm[:, None], perm[None, :]] = aligned * np.outer(signs, signs)
+    np.testing.assert_array_equal(align_precisions(true_components, est, est_components), aligned)
+
+
+def test_latent_bic_counts_distinct_values():
+    """−2 log L of the latent Gaussians plus df ln(ΣN): a fused pair of equal networks counts its
+    values once."""
+    rng = np.random.default_rng(0)
+    A = [_spd(rng, 3) / 3 for _ in range(2)]
+    P = _network(3, [(0, 1)])
+    precisions = np.stack([P, P])
+    neg2 = sum(n * (np.trace(P @ a) - np.linalg.slogdet(P)[1]) for n, a in zip((10, 30), A))
+    assert latent_bic(precisions, A, (10, 30), False) == (pytest.approx(neg2 + 10 * np.log(40)), 10)
+    assert latent_bic(precisions, A, (10, 30), True) == (pytest.approx(neg2 + 5 * np.log(40)), 5)
+
+
+def test_latent_search_lasso_is_the_graphical_lasso():
+    from metaglasso import graphical_lasso
+
+    rng = np.random.default_rng(1)
+    A = [_spd(rng, 4) / 4 for _ in range(3)]
+    points = latent_search(A, [20] * 3, [0.05, 0.2], [0.0, 0.1], "lasso")
+    assert [(p["alpha"], p["beta"]) for p in points] == [(0.05, 0.0), (0.2, 0.0)]
+    for p in points:
+        for a, prec in zip(A, p["precisions"]):
+            np.testing.assert_allclose(prec, graphical_lasso(a, p["alpha"], tol=1e-12, penalize_diagonal=True)[1], atol=1e-8)
+    fused = latent_search(A, [20] * 3, [0.05], [0.0, 1e3], "fused")
+    np.testing.assert_allclose(fused[0]["precisions"], points[0]["precisions"], atol=1e-8)  # λ₂ = 0
+    big = fused[1]["precisions"]  # a very large λ₂ fuses every off-diagonal entry
+    off = ~np.eye(4, dtype=bool)
+    np.testing.assert_allclose(big[1][off], big[0][off], atol=1e-8)
+    np.testing.assert_allclose(big[2][off], big[0][off], atol=1e-8)
+
+
+TINY_JOINT = dict(alphas=(0.003, 0.03), betas=(0.0, 0.1), n_features=30, n_samples=40, n_datasets=3,
+                  n_components=3, generator=dict(edge_probability=0.5, n_changes=1, edge_weight=(0.8, 1.2),
+                                                 factor_spread=3.0, noise_scale=1e-3))
+
+
+def test_joint_quick_run_records_and_markdown():
+    records = joint(trials=2, seed=4, log=lambda message: None, **TINY_JOINT)
+    assert [(r["trial"], r["seed"], r["setting"], r["penalty"]) for r in records] == [
+        (t, 4 + t, s, p) for t in range(2) for p in ("lasso", "fused", "group") for s in ("fit", "latent")]
+    for r in records:
+        assert r["alpha"] in (0.003, 0.03) and r["alphas"][r["alpha_index"]] == r["alpha"]
+        if r["penalty"] == "lasso":
+            assert r["beta"] == 0.0 and r["beta_index"] is None
+        else:
+            assert r["betas"][r["beta_index"]] == r["beta"]
+        for prefix in ("", "change_"):
+            tp, fp, fn = (r[prefix + key] for key in ("tp", "fp", "fn"))
+            assert r[prefix + "f1"] == (1.0 if 2 * tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn))
+        assert sum(r["true_edges"]) == r["tp"] + r["fn"] and sum(r["fitted_edges"]) == r["tp"] + r["fp"]
+        assert r["true_changes"] == r["change_tp"] + r["change_fn"] == 1 * (3 - 1)  # one toggle per step
+        assert r["fitted_changes"] == r["change_tp"] + r["change_fp"]
+        if r["setting"] == "fit":
+            assert 0.9 < r["space_cos"] <= 1.0 + 1e-12 and len(r["factor_cos"]) == 3
+        else:
+            n_points = 2 if r["penalty"] == "lasso" else 4
+            assert len(r["grid"]) == n_points and r["grid_not_converged"] == 0
+            best = min(r["grid"], key=lambda g: g["bic"])
+            assert (best["alpha"], best["beta"], best["f1"], best["df"]) == (r["alpha"], r["beta"], r["f1"], r["df"])
+            assert r["oracle_f1"] == max(g["f1"] for g in r["grid"]) >= r["f1"]
+    # The truth does not depend on the penalty or the setting.
+    assert len({(r["seed"], tuple(r["true_edges"])) for r in records}) == 2
+
+    text = markdown_joint(records)
+    for heading in ("### Setup", "### (a) MGLASSO, factors estimated", "### (b) given the true factors",
+                    "### Paired comparison per trial", "### Choices along the grids", "### Summary"):
+        assert heading in text
+    lines = text.splitlines()
+    for label in ("independent (lasso)", "fused (chain)", "group"):
+        assert sum(line.startswith(f"| {label} | ") for line in lines) == 4  # 2 settings × 2 tables
+    assert sum(line.startswith(("| (a) | ", "| (b) | ")) for line in lines) == 8
+    assert "ρ ∈ {0.003, 0.03}" in text and "λ₂ ∈ {0, 0.1}" in text and "T = 2 trials" in text
+    assert "seed + t = 4…5" in text and "2.0 changed edges per trial" in text
+
+
+def test_command_line_joint(tmp_path, capsys, monkeypatch):
+    import functools
+
+    from metaglasso import _reproduce
+
+    monkeypatch.setattr(_reproduce, "joint", functools.partial(_reproduce.joint, **TINY_JOINT))
+    out = tmp_path / "joint.md"
+    assert main(["reproduce", "joint", "--trials", "1", "--seed", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"`metaglasso reproduce joint --trials 1 --seed 2 --out {out}` — " in text
+    assert text == out.read_text(encoding="utf-8") + "\n"
+    assert "T = 1 trials" in text and "Wall time" in text and "1 trials × 3 penalties" in text
+
+
+def test_command_line_joint_rejects_the_table_options(capsys):
+    assert main(["reproduce", "joint", "--samples", "200"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("metaglasso reproduce: error: ") and "joint experiment" in err

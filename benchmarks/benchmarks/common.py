@@ -20,6 +20,9 @@ from metaglasso import reference as ref
 RHO = 0.09
 #: ρ of the graphical lasso cases.
 GLASSO_RHO = 0.1
+#: ρ and λ₂ of the fused-penalty cases (make_shared_networks data, V = 200): about the BIC choices of
+#: ``metaglasso reproduce joint``.
+FUSED_RHO, FUSED_BETA = 0.001, 0.1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,6 +85,17 @@ def paper_problem(n_features, n_samples, n_datasets, n_components, seed=0):
     from metaglasso.datasets import make_synthetic
 
     Xs, _ = make_synthetic(n_features, n_samples, n_datasets, n_components, random_state=seed)
+    return Xs
+
+
+def shared_networks_problem(n_features, n_samples, n_datasets, n_components, seed=0):
+    """K datasets whose latent networks drift along the datasets (``make_shared_networks`` with the
+    parameters of ``metaglasso reproduce joint``)."""
+    from metaglasso._reproduce import JOINT_GENERATOR
+    from metaglasso.datasets import make_shared_networks
+
+    Xs, _ = make_shared_networks(n_features, n_samples, n_datasets, n_components, random_state=seed,
+                                 **JOINT_GENERATOR)
     return Xs
 
 
@@ -211,15 +225,18 @@ def mg_fit(Xs, D0, alpha, *, solver="lbfgs", max_iter=None, tol=1e-8, n_threads=
         return model.fit(Xs)
 
 
-def mg_fit_pca(Xs, n_components, alpha, *, n_threads=None):
-    """A default MetaGraphicalLasso fit (PCA start, lbfgs), as a user runs it."""
-    model = metaglasso.MetaGraphicalLasso(n_components=n_components, alpha=alpha, n_threads=n_threads)
+def mg_fit_pca(Xs, n_components, alpha, *, n_threads=None, **params):
+    """A default MetaGraphicalLasso fit (PCA start, lbfgs), as a user runs it; ``params`` are further
+    estimator parameters (``penalty``, ``beta``, ``fused_pairs``, ...)."""
+    model = metaglasso.MetaGraphicalLasso(n_components=n_components, alpha=alpha, n_threads=n_threads, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", metaglasso.ConvergenceWarning)
         return model.fit(Xs)
 
 
 __all__ = [
+    "FUSED_BETA",
+    "FUSED_RHO",
     "GLASSO_RHO",
     "RHO",
     "arpack_top_subspace",
@@ -237,6 +254,7 @@ __all__ = [
     "paper_problem",
     "random_projection",
     "ref",
+    "shared_networks_problem",
     "sparse_precision_covariance",
     "spectrum_data",
     "subspace_distance",

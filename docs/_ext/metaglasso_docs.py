@@ -30,6 +30,7 @@ RESULT_TITLES = {
     "results/table2": "Table 2: KL divergence of the fitted Gaussians over M",
     "results/bic": "Tables 3 and 4: BIC over ρ and over M",
     "results/penalties": "Per-dataset penalties: one ρ against the sample-scaled ρ_k",
+    "results/joint": "Independent, fused and group penalties on drifting networks",
 }
 
 # Public module -> the API page that documents it (docs/api/<page>.rst).

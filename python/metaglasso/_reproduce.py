@@ -20,7 +20,7 @@ import numpy as np
 
 from metaglasso.exceptions import ConvergenceWarning, GridEdgeWarning, NumericalError
 
-__all__ = ["TABLES", "edge_recovery", "penalties", "run_table"]
+__all__ = ["TABLES", "align_precisions", "edge_recovery", "joint", "network_recovery", "penalties", "run_table"]
 
 K_DATASETS = 10
 M_TRUE = 10
@@ -296,6 +296,16 @@ def _scores(tp, fp, fn):
     return dict(tp=int(tp), fp=int(fp), fn=int(fn), f1=float(f1), precision=float(precision), recall=float(recall))
 
 
+def align_precisions(components_true, precisions_est, components_est):
+    """The fitted (K, M, M) precisions in the order and signs of the true factors: the fitted factors
+    are matched to the true ones by :func:`metaglasso.metrics.match_components` (``permutation[i]``
+    is the fitted factor of true factor i) and Λ̃_k[i, j] = s_i s_j Λ_k[π_i, π_j]."""
+    from metaglasso.metrics import match_components
+
+    perm, signs = match_components(components_true, components_est)
+    return np.asarray(precisions_est, dtype=float)[:, perm][:, :, perm] * np.outer(signs, signs)
+
+
 def edge_recovery(precisions_true, components_true, precisions_est, components_est):
     """Edge recovery of each dataset's latent network after matching the fitted factors to the true.
 
@@ -318,11 +328,8 @@ def edge_recovery(precisions_true, components_true, precisions_est, components_e
     pooled : dict
         The same from the counts summed over the datasets.
     """
-    from metaglasso.metrics import match_components
-
-    perm, signs = match_components(components_true, components_est)
     true = np.asarray(precisions_true, dtype=float)
-    est = np.asarray(precisions_est, dtype=float)[:, perm][:, :, perm] * np.outer(signs, signs)
+    est = align_precisions(components_true, precisions_est, components_est)
     per_dataset = []
     for t, e in zip(true, est):
         et, ee = _edges(t, EDGE_TOL), _edges(e)
@@ -612,6 +619,441 @@ def markdown_penalties(records):
     return "\n".join(out)
 
 
+# ----------------------------------------------------------------------------------------------
+# metaglasso reproduce joint: independent, fused and group penalties on networks that drift
+
+#: The experiment of ``metaglasso reproduce joint``: K = 6 ordered datasets of N_k = 40 samples.
+JOINT_FEATURES = 200
+JOINT_SAMPLES = 40
+JOINT_DATASETS = 6
+JOINT_COMPONENTS = 10
+JOINT_TRIALS = 25
+#: The other parameters of :func:`metaglasso.datasets.make_shared_networks`. factor_spread = 10 (factor
+#: standard deviations spanning 10×) is what identifies the individual factors: with the other values
+#: as here, seeds 0–9 and the independent fit at its BIC choice, the median |cosine| of a matched
+#: factor with its true one is 0.59 at factor_spread 1, 0.75 at 3, 0.90 at 10 and 0.94 at 20, where
+#: the span starts to suffer (mean smallest principal-angle cosine 0.984, against 0.996 at 10).
+#: noise_scale = 1e-4 keeps ε_k below the smallest latent variances (about 0.003), so that the
+#: subspace is found; sparse networks (edge probability 0.1) of strong edges (|W_ij| 0.8–1.2) give
+#: |partial correlations| of 0.2–0.4.
+JOINT_GENERATOR = dict(edge_probability=0.1, n_changes=2, edge_weight=(0.8, 1.2), factor_spread=10.0,
+                       noise_scale=1e-4)
+#: The common grid of ρ (half-decades; the latent variances range from about 0.003 to 0.5).
+JOINT_ALPHAS = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03)
+#: The grid of λ₂ of the fused and group penalties (λ₂ = 0 is the independent fit).
+JOINT_BETAS = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+JOINT_PENALTIES = ("lasso", "fused", "group")
+JOINT_LABELS = {"lasso": "independent (lasso)", "fused": "fused (chain)", "group": "group"}
+JOINT_PAIRS = "chain"
+#: The two settings: the full MGLASSO fit (factors estimated), the inner problem on the true factors.
+JOINT_SETTINGS = {"fit": "(a) MGLASSO, factors estimated", "latent": "(b) given the true factors"}
+
+
+def _pattern_scores(true_masks, fitted_masks):
+    """_scores of boolean masks summed over the pairs of lists."""
+    tp = fp = fn = 0
+    for t, f in zip(true_masks, fitted_masks):
+        tp += int(np.sum(t & f))
+        fp += int(np.sum(~t & f))
+        fn += int(np.sum(t & ~f))
+    return _scores(tp, fp, fn)
+
+
+def network_recovery(precisions_true, precisions_est):
+    """Edges pooled over the datasets, and the changed edges between consecutive datasets, of fitted
+    networks written in the true factors' order (:func:`align_precisions` for a full fit).
+
+    An edge is a pair i < j with Λ_k,ij ≠ 0 (true: |Λ_ij| > 1e-10 · max|Λ_k|; fitted: exactly
+    nonzero). A changed edge is a (k, k + 1, i, j) whose edge presence differs between datasets k and
+    k + 1: in the truth, and in the fit.
+
+    Parameters
+    ----------
+    precisions_true, precisions_est : (K, M, M)
+
+    Returns
+    -------
+    edges, changes : dict
+        ``tp``, ``fp``, ``fn``, ``f1``, ``precision`` and ``recall`` (:func:`edge_recovery`'s
+        conventions) of the edges summed over the K datasets, and of the changes summed over the
+        K − 1 consecutive pairs.
+    """
+    true = [_edges(P, EDGE_TOL) for P in precisions_true]
+    fitted = [_edges(P) for P in precisions_est]
+    edges = _pattern_scores(true, fitted)
+    changes = _pattern_scores([a ^ b for a, b in zip(true[:-1], true[1:])],
+                              [a ^ b for a, b in zip(fitted[:-1], fitted[1:])])
+    return edges, changes
+
+
+def latent_bic(precisions, covariances, n_samples, coupled):
+    """BIC of the latent Gaussians N(0, Λ_k⁻¹) on the latent covariances A_k:
+    Σ_k N_k [tr(Λ_k A_k) − log|Λ_k|] + df ln(Σ_k N_k), df the networks' distinct nonzero values
+    (:func:`metaglasso._estimator.network_parameters`; coupled for a fused or group penalty with λ₂ > 0)."""
+    from metaglasso._estimator import network_parameters
+
+    neg2 = sum(n * (np.sum(P * A) - np.linalg.slogdet(P)[1]) for P, A, n in zip(precisions, covariances, n_samples))
+    df = network_parameters(precisions, coupled)
+    return float(neg2 + df * np.log(sum(n_samples))), df
+
+
+def latent_search(covariances, n_samples, alphas, betas, penalty, fused_pairs=JOINT_PAIRS):
+    """Every grid point of the joint graphical lasso of the K latent covariances (MGLASSO's inner
+    problem for a fixed D), each solved from the core's own start to tol = 1e-12 with the diagonal
+    penalised, scored by :func:`latent_bic`. ``penalty="lasso"`` fits K independent graphical lassos
+    over ``alphas`` only. Returns one dict per point: alpha, beta, precisions, bic, df, n_iter,
+    converged, residual, time."""
+    from metaglasso._core import joint_graphical_lasso
+
+    K = len(covariances)
+    points = []
+    for a in alphas:
+        for b in (betas if penalty != "lasso" else (0.0,)):
+            t0 = time.perf_counter()
+            _, precisions, n_iter, converged, residual = joint_graphical_lasso(
+                list(covariances), [float(a)] * K, (penalty, float(b), fused_pairs), tol=1e-12, max_iter=10000,
+                penalize_diagonal=True)
+            seconds = time.perf_counter() - t0
+            precisions = np.array(precisions)
+            bic, df = latent_bic(precisions, covariances, n_samples, penalty != "lasso" and b > 0)
+            points.append(dict(alpha=float(a), beta=float(b), precisions=precisions, bic=bic, df=df,
+                               n_iter=int(n_iter), converged=bool(converged), residual=float(residual), time=seconds))
+    return points
+
+
+def _factor_recovery(components_true, components_est):
+    """(smallest cosine of the principal angles between the spans, |cosines| of the matched factors)."""
+    from metaglasso.metrics import match_components
+
+    smallest = float(np.linalg.svd(components_true @ components_est.T, compute_uv=False).min())
+    perm, _ = match_components(components_true, components_est)
+    matched = np.abs(np.sum(components_true * components_est[perm], axis=1))
+    return smallest, matched
+
+
+def _partial_correlations(precision):
+    """|Λ_ij| / sqrt(Λ_ii Λ_jj) of the edges i < j of a true network."""
+    d = np.sqrt(np.diag(precision))
+    upper = (precision / np.outer(d, d))[np.triu_indices(precision.shape[0], 1)]
+    return np.abs(upper[_edges(precision, EDGE_TOL)])
+
+
+def joint(*, trials=JOINT_TRIALS, seed=0, alphas=JOINT_ALPHAS, betas=JOINT_BETAS, n_features=JOINT_FEATURES,
+          n_samples=JOINT_SAMPLES, n_datasets=JOINT_DATASETS, n_components=JOINT_COMPONENTS, generator=None,
+          n_threads=None, budget=None, log=print):
+    """Records of ``metaglasso reproduce joint``: one dict per (trial, setting, penalty).
+
+    Trial t draws ``make_shared_networks(n_features, n_samples, n_datasets, n_components,
+    random_state=seed + t, **generator)`` (default :data:`JOINT_GENERATOR`). For each penalty
+    ("lasso", "fused" with ``fused_pairs="chain"``, "group"):
+
+    - setting "fit": :func:`metaglasso.select_model` at the true M over ``alphas`` (and ``betas``
+      for fused and group) chooses (ρ, λ₂) by BIC; the networks of its ``best_estimator_`` are
+      scored by :func:`network_recovery` after :func:`align_precisions`;
+    - setting "latent": the inner problem alone on A_k = D_trueᵀ S_k D_true (S_k the biased sample
+      covariance), every grid point by :func:`latent_search`, the choice by :func:`latent_bic`,
+      scored against the truth without any matching; the oracle is the best F1 over the grid.
+
+    No further trial is started once ``budget`` seconds have passed.
+
+    Keys: trial, seed, setting, penalty, alpha, beta (chosen), alpha_index, beta_index (None for the
+    lasso), f1, precision, recall, tp, fp, fn (edges pooled over datasets), change_f1,
+    change_precision, change_recall, change_tp, change_fp, change_fn (changed edges pooled over the
+    K − 1 consecutive pairs), true_edges, fitted_edges (lists over datasets), true_changes,
+    fitted_changes (totals), df (the chosen networks' distinct nonzero values), bic (the criterion at
+    the choice: of the search's grid fit for "fit", :func:`latent_bic` for "latent"), time (seconds of
+    the search), converged; "fit" also space_cos (smallest principal-angle cosine), factor_cos (|cosine|
+    of each matched factor), n_iter, grid_not_converged, grid_failed; "latent" also oracle_f1,
+    oracle_change_f1 (best over the grid), grid_not_converged, max_residual, max_n_iter and grid
+    (per point alpha, beta, bic, df, f1, change_f1). Every record also carries n_features,
+    n_samples, n_datasets, n_components, generator, alphas, betas, partial_correlations (the
+    |partial correlations| of the true edges of the trial, all datasets) and latent_variances (the
+    smallest and largest Σ_k,jj of the truth) and noise_variances (the true ε_k).
+    """
+    from metaglasso import select_model
+    from metaglasso.datasets import make_shared_networks
+    from metaglasso.exceptions import FitFailedWarning
+
+    generator = dict(JOINT_GENERATOR if generator is None else generator)
+    alphas = sorted(float(a) for a in alphas)
+    betas = sorted(float(b) for b in betas)
+    start = time.perf_counter()
+    records = []
+    for t in range(trials):
+        if budget is not None and time.perf_counter() - start >= budget:
+            break
+        Xs, truth = make_shared_networks(n_features, n_samples, n_datasets, n_components, random_state=seed + t,
+                                         **generator)
+        D = truth.components.T
+        covariances = [D.T @ np.cov(X, rowvar=False, bias=True) @ D for X in Xs]
+        sizes = [len(X) for X in Xs]
+        variances = np.array([np.diag(C) for C in truth.covariances])
+        common = dict(trial=t, seed=seed + t, n_features=n_features, n_samples=n_samples, n_datasets=n_datasets,
+                      n_components=n_components, generator=generator, alphas=alphas, betas=betas,
+                      partial_correlations=[float(v) for P in truth.precisions for v in _partial_correlations(P)],
+                      latent_variances=(float(variances.min()), float(variances.max())),
+                      noise_variances=[float(v) for v in truth.noise_variances])
+
+        def scored(precisions):
+            edges, changes = network_recovery(truth.precisions, precisions)
+            fitted = [int(np.sum(_edges(P))) for P in precisions]
+            true = [int(np.sum(_edges(P, EDGE_TOL))) for P in truth.precisions]
+            return dict(**{key: edges[key] for key in ("f1", "precision", "recall", "tp", "fp", "fn")},
+                        **{f"change_{key}": changes[key] for key in ("f1", "precision", "recall", "tp", "fp", "fn")},
+                        true_edges=true, fitted_edges=fitted, true_changes=changes["tp"] + changes["fn"],
+                        fitted_changes=changes["tp"] + changes["fp"])
+
+        for penalty in JOINT_PENALTIES:
+            grid_betas = betas if penalty != "lasso" else [0.0]
+            extra = {} if penalty == "lasso" else dict(betas=betas, penalty=penalty, fused_pairs=JOINT_PAIRS)
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():  # counted in the record: unconverged and failed grid fits, edge choices
+                for category in (ConvergenceWarning, GridEdgeWarning, FitFailedWarning):
+                    warnings.simplefilter("ignore", category)
+                search = select_model(Xs, [n_components], alphas, n_threads=n_threads, **extra)
+            seconds = time.perf_counter() - t0
+            model = search.best_estimator_
+            space_cos, factor_cos = _factor_recovery(truth.components, model.components_)
+            beta = float(search.beta_)
+            records.append(dict(
+                common, setting="fit", penalty=penalty, alpha=float(search.alpha_), beta=beta,
+                alpha_index=alphas.index(search.alpha_),
+                beta_index=None if penalty == "lasso" else grid_betas.index(beta),
+                **scored(align_precisions(truth.components, model.precisions_, model.components_)),
+                df=int(model.n_network_parameters()), bic=float(search.results_[search.best_index_]["bic"]),
+                time=seconds, converged=bool(model.converged_),
+                n_iter=int(model.n_iter_), space_cos=space_cos, factor_cos=[float(c) for c in factor_cos],
+                grid_not_converged=sum(r["error"] is None and not r["converged"] for r in search.results_),
+                grid_failed=sum(r["error"] is not None for r in search.results_)))
+
+            t0 = time.perf_counter()
+            points = latent_search(covariances, sizes, alphas, grid_betas, penalty)
+            seconds = time.perf_counter() - t0
+            scores = [scored(p["precisions"]) for p in points]
+            best = int(np.argmin([p["bic"] for p in points]))
+            chosen = points[best]
+            records.append(dict(
+                common, setting="latent", penalty=penalty, alpha=chosen["alpha"], beta=chosen["beta"],
+                alpha_index=alphas.index(chosen["alpha"]),
+                beta_index=None if penalty == "lasso" else grid_betas.index(chosen["beta"]),
+                **scores[best], df=int(chosen["df"]), bic=chosen["bic"], time=seconds, converged=chosen["converged"],
+                oracle_f1=max(s["f1"] for s in scores), oracle_change_f1=max(s["change_f1"] for s in scores),
+                grid_not_converged=sum(not p["converged"] for p in points),
+                max_residual=max(p["residual"] for p in points), max_n_iter=max(p["n_iter"] for p in points),
+                grid=[dict(alpha=p["alpha"], beta=p["beta"], bic=p["bic"], df=p["df"], f1=s["f1"],
+                           change_f1=s["change_f1"]) for p, s in zip(points, scores)]))
+        last = records[-2 * len(JOINT_PENALTIES):]
+        log(f"joint trial {t}: " + "; ".join(
+            f"{r['setting']} {r['penalty']} F1 {r['f1']:.2f} changes {r['change_f1']:.2f}" for r in last))
+    return records
+
+
+def _paired(a, b):
+    """(differences b − a, wins of b, losses, ties, two-sided sign-test p)."""
+    d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    wins, losses = int(np.sum(d > 0)), int(np.sum(d < 0))
+    return d, wins, losses, len(d) - wins - losses, _sign_test(wins, losses)
+
+
+def markdown_joint(records):
+    """Markdown of ``metaglasso reproduce joint``: setup, edge and changed-edge recovery of the three
+    penalties in both settings, the paired comparisons with the lasso, the choices along the grids,
+    and a summary of the numbers."""
+    def of(setting, penalty):
+        return sorted((r for r in records if (r["setting"], r["penalty"]) == (setting, penalty)),
+                      key=lambda r: r["trial"])
+
+    first = records[0]
+    V, N, K, M = first["n_features"], first["n_samples"], first["n_datasets"], first["n_components"]
+    gen, alphas, betas = first["generator"], first["alphas"], first["betas"]
+    lasso_fit = of("fit", "lasso")
+    n_trials = len(lasso_fit)
+    seeds = [r["seed"] for r in lasso_fit]
+    pairs = M * (M - 1) // 2
+    true_edges = np.array([r["true_edges"] for r in lasso_fit])
+    true_changes = [r["true_changes"] for r in lasso_fit]
+    pc = np.array([v for r in lasso_fit for v in r["partial_correlations"]])
+    gen_text = ", ".join(f"{key}={value!r}" for key, value in gen.items())
+    variances = (min(r["latent_variances"][0] for r in lasso_fit), max(r["latent_variances"][1] for r in lasso_fit))
+    eps = [v for r in lasso_fit for v in r["noise_variances"]]
+    eps_range = f"{min(eps):.2g} to {max(eps):.2g}"
+    space = np.array([r["space_cos"] for r in lasso_fit])
+    factor = np.array([c for r in lasso_fit for c in r["factor_cos"]])
+
+    def fmt_grid(values):
+        return ", ".join(f"{v:g}" for v in values)
+
+    out = ["### Setup", "",
+           f"K = {K} ordered datasets of N_k = {N} samples, V = {V} variables, M = {M} true factors: trial t is "
+           f"`make_shared_networks({V}, {N}, {K}, {M}, {gen_text}, random_state=seed + t)`, seed + t = "
+           f"{seeds[0]}…{seeds[-1]}, T = {n_trials} trials. The first network has each of the {pairs} pairs as an "
+           f"edge with probability {gen.get('edge_probability')}; dataset k + 1 has the edges of dataset k with "
+           f"{gen.get('n_changes')} pairs toggled, every edge the same weight wherever it is present. The true "
+           f"networks have {true_edges.mean():.2f} edges on average (per dataset, from {true_edges.min()} to "
+           f"{true_edges.max()}), {np.mean(true_changes):.1f} changed edges per trial along the {K - 1} consecutive "
+           f"pairs, and |partial correlations| of their edges from {pc.min():.2f} to {pc.max():.2f} (median "
+           f"{np.median(pc):.2f}). The latent variances Σ_k,jj range from {variances[0]:.2g} to {variances[1]:.2g} "
+           f"(smallest and largest over all trials), the noise variances ε_k from {eps_range}.",
+           "",
+           f"**Factor recovery** of the independent fit at its BIC choice: the smallest cosine of the principal "
+           f"angles between the true and the fitted spans is {_fmt(*_mean_sd(space), 3)} (min {space.min():.3f}); "
+           f"after matching the fitted factors to the true ones (`match_components`) the |cosine| of a factor "
+           f"with its partner has median {np.median(factor):.3f} (quartiles {np.percentile(factor, 25):.3f}–"
+           f"{np.percentile(factor, 75):.3f}, min {factor.min():.3f}; {M} factors × {n_trials} trials). Within "
+           f"span(D) the likelihood is invariant to rotations (D → DR, Λ_k → RᵀΛ_kR); only the ℓ1 penalty, "
+           f"helped by the factors' unequal variances (`factor_spread`), identifies the individual axes, and the "
+           f"edges are read between matched factors.",
+           "",
+           f"Penalties: **independent** — ρ‖Λ_k‖₁ per dataset (`penalty=\"lasso\"`, the paper's model); **fused** — "
+           f"plus λ₂ Σ_k Σ_{{i≠j}} |Λ_k,ij − Λ_k+1,ij| over consecutive datasets (`penalty=\"fused\", "
+           f"fused_pairs=\"chain\"`); **group** — plus λ₂ Σ_{{i≠j}} ‖(Λ_1,ij, …, Λ_K,ij)‖₂ (`penalty=\"group\"`). "
+           f"Every entry of Λ_k, the diagonal included, carries ρ. All three search the same grid ρ ∈ "
+           f"{{{fmt_grid(alphas)}}}; fused and group also λ₂ ∈ {{{fmt_grid(betas)}}} (λ₂ = 0 is the independent "
+           f"fit: the independent model is a point of their grids).",
+           "",
+           "- **(a) MGLASSO, factors estimated** (the real use): `select_model(Xs, [M], alphas, betas=..., "
+           "penalty=..., fused_pairs=\"chain\")` — L-BFGS from the PCA start, warm starts along the grid, the "
+           "BIC choice refitted from the PCA start; BIC of the observed Gaussians, the networks counted as "
+           "distinct nonzero values. Its networks are scored after matching the fitted factors to the true "
+           "ones (Λ_k permuted and signed accordingly).",
+           "- **(b) given the true factors**: the inner problem alone, the joint graphical lasso on A_k = "
+           "D_trueᵀ S_k D_true (S_k the biased sample covariance), every grid point solved from the core's "
+           "own start to tol = 1e-12; (ρ, λ₂) chosen by the BIC of the latent Gaussians, Σ_k N_k [tr(Λ_k A_k) "
+           "− log|Λ_k|] + df·ln(Σ_k N_k), df = distinct nonzero values of the networks. Here the choice of "
+           "penalty is isolated from the identification of the factors. The oracle is the best F1 over the "
+           "grid (not selectable without the truth).",
+           "",
+           "Edges are the pairs i < j with Λ_k,ij ≠ 0 (true: |Λ_ij| > 1e-10·max|Λ_k|; fitted: exactly "
+           "nonzero), counted over the K datasets of a trial: F1 = 2TP/(2TP+FP+FN), precision and recall of "
+           "these pooled counts. A **changed edge** is a (k, k + 1, i, j) whose edge presence differs between "
+           "consecutive datasets k and k + 1 — in the truth, and in the fit; its F1 pools the K − 1 pairs. "
+           "df is the number of distinct nonzero values of the chosen networks (both triangles and the "
+           "diagonal, as BIC counts them). Mean ± sd over trials.",
+           ""]
+
+    def recovery_table(setting):
+        rows = ["| penalty | edge F1 | precision | recall | TP / FP / FN (summed) | changed-edge F1 | changed precision "
+                "| changed recall | fitted changes per trial (true: "
+                f"{np.mean(true_changes):.0f}) | df | trials with no edge fitted |"
+                + (" oracle edge F1 | oracle changed-edge F1 |" if setting == "latent" else ""),
+                "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if setting == "latent" else "")]
+        for p in JOINT_PENALTIES:
+            rs = of(setting, p)
+            cells = [_fmt(*_mean_sd([r[key] for r in rs]), 3) for key in ("f1", "precision", "recall")]
+            cells.append(" / ".join(str(sum(r[key] for r in rs)) for key in ("tp", "fp", "fn")))
+            cells += [_fmt(*_mean_sd([r[key] for r in rs]), 3) for key in ("change_f1", "change_precision",
+                                                                          "change_recall")]
+            cells.append(_fmt(*_mean_sd([r["fitted_changes"] for r in rs]), 1))
+            cells.append(_fmt(*_mean_sd([r["df"] for r in rs]), 1))
+            cells.append(str(sum(sum(r["fitted_edges"]) == 0 for r in rs)))
+            if setting == "latent":
+                cells += [_fmt(*_mean_sd([r[key] for r in rs]), 3) for key in ("oracle_f1", "oracle_change_f1")]
+            rows.append(f"| {JOINT_LABELS[p]} | " + " | ".join(cells) + " |")
+        return rows
+
+    def choices_table(setting):
+        head = ("| penalty | chosen ρ (median; range) | chosen λ₂ (median; range) | ρ at the grid's edge | BIC − the "
+                "independent choice's (mean ± sd; lower in) | ") + (
+            "subspace: smallest cos | matched factors: median \\|cos\\| | refit converged | "
+            "grid fits unconverged / failed | select_model time |" if setting == "fit" else
+            "grid points unconverged | largest residual | most iterations | grid time |")
+        rows = [head, "|---|---|---|---|---|" + ("---|" * 5 if setting == "fit" else "---|" * 4)]
+        base = [r["bic"] for r in of(setting, "lasso")]
+        for p in JOINT_PENALTIES:
+            rs = of(setting, p)
+            delta = np.array([r["bic"] for r in rs]) - base
+            a = [r["alpha"] for r in rs]
+            b = [r["beta"] for r in rs]
+            low = sum(r["alpha_index"] == 0 for r in rs)
+            high = sum(r["alpha_index"] == len(alphas) - 1 for r in rs)
+            cells = [f"{np.median(a):g}; {min(a):g}–{max(a):g}",
+                     "—" if p == "lasso" else f"{np.median(b):g}; {min(b):g}–{max(b):g}",
+                     f"{low} at the smallest, {high} at the largest",
+                     "—" if p == "lasso" else f"{_fmt(*_mean_sd(delta), 1)}; {int(np.sum(delta < 0))} of {len(rs)}"]
+            if setting == "fit":
+                fc = [c for r in rs for c in r["factor_cos"]]
+                cells += [_fmt(*_mean_sd([r["space_cos"] for r in rs]), 3), f"{np.median(fc):.3f}",
+                          f"{sum(r['converged'] for r in rs)} of {len(rs)}",
+                          f"{sum(r['grid_not_converged'] for r in rs)} / {sum(r['grid_failed'] for r in rs)}",
+                          f"{_fmt(*_mean_sd([r['time'] for r in rs]), 2)} s"]
+            else:
+                n_points = len(rs[0]["grid"])
+                cells += [f"{sum(r['grid_not_converged'] for r in rs)} of {n_points * len(rs)}",
+                          f"{max(r['max_residual'] for r in rs):.2g}", str(max(r["max_n_iter"] for r in rs)),
+                          f"{_fmt(*_mean_sd([r['time'] for r in rs]), 3)} s"]
+            rows.append(f"| {JOINT_LABELS[p]} | " + " | ".join(cells) + " |")
+        return rows
+
+    for setting, title in JOINT_SETTINGS.items():
+        out += [f"### {title}", "", *recovery_table(setting), "", *choices_table(setting), ""]
+
+    out += ["### Paired comparison per trial (against the independent fit)", "",
+            "| setting | measure | penalty | difference (mean ± sd) | better | worse | ties | sign test p |",
+            "|---|---|---|---|---|---|---|---|"]
+    comparison = {}
+    for setting in JOINT_SETTINGS:
+        for key, measure in (("f1", "edge F1"), ("change_f1", "changed-edge F1")):
+            base = [r[key] for r in of(setting, "lasso")]
+            for p in ("fused", "group"):
+                d, wins, losses, ties, p_value = _paired(base, [r[key] for r in of(setting, p)])
+                comparison[setting, key, p] = (d.mean(), wins, losses, ties, p_value)
+                out.append(f"| {_setting_short(setting)} | {measure} | {JOINT_LABELS[p]} − independent | "
+                           f"{_fmt(*_mean_sd(d), 3)} | {wins} | {losses} | {ties} | {p_value:.3g} |")
+
+    out += ["", "### Choices along the grids", "",
+            "Trials in which BIC chose each λ₂ (fused and group) and each ρ (all three).", "",
+            "| λ₂ | " + " | ".join(f"{_setting_short(s)} {JOINT_LABELS[p]}" for s in JOINT_SETTINGS
+                                  for p in ("fused", "group")) + " |",
+            "|---|" + "---|" * 4]
+    for i, b in enumerate(betas):
+        out.append(f"| {b:g} | " + " | ".join(str(sum(r["beta_index"] == i for r in of(s, p)))
+                                              for s in JOINT_SETTINGS for p in ("fused", "group")) + " |")
+    out += ["", "| ρ | " + " | ".join(f"{_setting_short(s)} {JOINT_LABELS[p]}" for s in JOINT_SETTINGS
+                                      for p in JOINT_PENALTIES) + " |", "|---|" + "---|" * 6]
+    for i, a in enumerate(alphas):
+        out.append(f"| {a:g} | " + " | ".join(str(sum(r["alpha_index"] == i for r in of(s, p)))
+                                              for s in JOINT_SETTINGS for p in JOINT_PENALTIES) + " |")
+
+    # A summary in words, every statement computed from the numbers above.
+    def mean(setting, p, key):
+        return float(np.mean([r[key] for r in of(setting, p)]))
+
+    parts = []
+    for setting in JOINT_SETTINGS:
+        fitted_changes = ", ".join(f"{mean(setting, p, 'fitted_changes'):.1f}" for p in JOINT_PENALTIES)
+        text = (f"{JOINT_SETTINGS[setting]}: edge F1 " + ", ".join(
+            f"{mean(setting, p, 'f1'):.3f} ({JOINT_LABELS[p]})" for p in JOINT_PENALTIES)
+            + "; changed-edge F1 " + ", ".join(f"{mean(setting, p, 'change_f1'):.3f}" for p in JOINT_PENALTIES)
+            + f", with {fitted_changes} fitted changes per trial against {np.mean(true_changes):.0f} true")
+        significant = [f"{JOINT_LABELS[p]} {'better' if c[1] > c[2] else 'worse'} in {measure} "
+                       f"({c[1]} better, {c[2]} worse, {c[3]} tied; p = {c[4]:.2g})"
+                       for (s, key, p), c in comparison.items() if s == setting and c[4] < 0.05
+                       for measure in [("edge F1" if key == "f1" else "changed-edge F1")]]
+        text += (". Against the independent fit, significant at the 5 % level (sign test): " + "; ".join(significant)
+                 if significant else ". No paired difference from the independent fit is significant at the 5 % "
+                 "level (sign test)")
+        empty = [sum(sum(r["fitted_edges"]) == 0 for r in of(setting, p)) for p in JOINT_PENALTIES]
+        text += (". Trials whose chosen networks have no edge at all: " + ", ".join(str(e) for e in empty)
+                 + f" of {n_trials}")
+        unchanged = [sum(r["fitted_changes"] == 0 for r in of(setting, p)) for p in JOINT_PENALTIES]
+        text += "; with no fitted change: " + ", ".join(str(u) for u in unchanged)
+        lowest = [0, 0, 0]
+        for rs in zip(*(of(setting, p) for p in JOINT_PENALTIES)):
+            lowest[int(np.argmin([r["bic"] for r in rs]))] += 1
+        text += "; trials in which the choice has the lowest BIC of the three: " + ", ".join(str(n) for n in lowest)
+        if setting == "latent":
+            text += (". The best grid point for each trial (oracle) would give edge F1 " + ", ".join(
+                f"{mean(setting, p, 'oracle_f1'):.3f}" for p in JOINT_PENALTIES) + " and changed-edge F1 "
+                + ", ".join(f"{mean(setting, p, 'oracle_change_f1'):.3f}" for p in JOINT_PENALTIES))
+        parts.append(text + ".")
+    out += ["", "### Summary", "", "In the order independent, fused, group. " + " ".join(parts)]
+    return "\n".join(out)
+
+
+def _setting_short(setting):
+    return "(a)" if setting == "fit" else "(b)"
+
+
 def machine_line():
     import os
 
@@ -619,7 +1061,7 @@ def machine_line():
             f"Python {platform.python_version()}, NumPy {np.__version__}")
 
 
-TABLES = ("table1", "table2", "table3", "table4", "bic", "penalties")
+TABLES = ("table1", "table2", "table3", "table4", "bic", "penalties", "joint")
 
 
 def run_table(name, *, trials=None, trials_large=None, features=(100, 1000, 10000), samples=(200, 1000), seed=0,
@@ -642,6 +1084,21 @@ def run_table(name, *, trials=None, trials_large=None, features=(100, 1000, 1000
         body = (markdown_penalties(records) + f"\n\nWall time {elapsed:.1f} s for {len(records) // 2} trials × 2 "
                 f"procedures × ({n_grid} BIC grid fits + 1 refit + {n_grid} oracle fits), "
                 f"{sum(r['time'] for r in records):.1f} s of it in the BIC searches.")
+        return body, records, elapsed, f"metaglasso {__version__}; {machine_line()}"
+    if name == "joint":  # its own datasets, like penalties
+        if trials_large is not None or tuple(features) != (100, 1000, 10000) or tuple(samples) != (200, 1000):
+            raise ValueError("--features, --samples and --trials-large do not apply to the joint experiment")
+        records = joint(trials=JOINT_TRIALS if trials is None else trials, seed=seed, n_threads=n_threads,
+                        budget=budget, log=log)
+        if not records:
+            raise ValueError("no trial of the joint experiment was run (trials = 0 or budget exhausted)")
+        elapsed = time.perf_counter() - start
+        fits = [r for r in records if r["setting"] == "fit"]
+        n_trials = len(fits) // len(JOINT_PENALTIES)
+        body = (markdown_joint(records) + f"\n\nWall time {elapsed:.1f} s for {n_trials} trials × 3 penalties × "
+                f"((a) one select_model search + (b) one grid of the inner problem); "
+                f"{sum(r['time'] for r in fits):.1f} s of it in the select_model searches, "
+                f"{sum(r['time'] for r in records if r['setting'] == 'latent'):.1f} s in the inner grids.")
         return body, records, elapsed, f"metaglasso {__version__}; {machine_line()}"
     common = dict(features=features, samples=samples, seed=seed, n_threads=n_threads, budget=budget, log=log)
     if name == "table1":

@@ -145,7 +145,7 @@ def make_shared_networks(n_features, n_samples, n_datasets, n_components, *, edg
         K.
     n_components : int
         M < V, at least 2.
-    edge_probability : float, default=0.3
+    edge_probability : float, default=0.2
         Probability that a pair of factors is an edge of the first network.
     n_changes : int, default=2
         Pairs toggled between consecutive datasets (at most M(M − 1)/2).
